@@ -1,0 +1,77 @@
+# hiermovie: `make demo` runs the pipeline on the embedded benchmark, `make test` runs the tests.
+# Both create .venv and install pinned packages first. Stage targets depend on the files the
+# previous stage writes (and on their own code), so a rerun redoes only what is stale.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HM := $(BIN)/hiermovie
+# run folder (data, stage outputs, report), benchmark size (tiny | demo | full) and seed
+RUN ?= runs/demo
+SIZE ?= demo
+SEED ?= 0
+DATA := $(RUN)/data
+
+.PHONY: setup demo test test-slow lint format bench clean data backbone extract txe ablate tasks export
+
+setup: $(VENV)/.installed
+
+# torch first, pinned: it resolves to the local CPU build; a bare `torch` would pull a multi-GB CUDA build
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+demo: setup
+	$(HM) demo --out $(RUN) --size $(SIZE) --seed $(SEED)
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow -q
+
+lint: setup
+	$(BIN)/ruff check hiermovie tests bench
+	$(BIN)/ruff format --check hiermovie tests bench
+
+format: setup
+	$(BIN)/ruff format hiermovie tests bench
+
+bench: setup
+	$(BIN)/python bench/bench_decode.py
+
+clean:
+	rm -rf runs
+
+# ---------------------------------------------------------------- pipeline stages
+stage_code = $(wildcard hiermovie/$(1)/*.py hiermovie/$(1)/*/*.py)
+
+data: $(DATA)/synth.json
+$(DATA)/synth.json: $(call stage_code,datasets) | setup
+	$(HM) synth --out $(DATA) --size $(SIZE) --seed $(SEED) --force
+
+backbone: $(RUN)/backbone/checkpoint.pt
+$(RUN)/backbone/checkpoint.pt: $(DATA)/synth.json $(call stage_code,extract)
+	$(HM) backbone pretrain --method cvrl --profile tiny --data $(DATA)/kinetics/train --out $(RUN)/backbone
+
+extract: $(RUN)/cache/manifest.json
+$(RUN)/cache/manifest.json: $(RUN)/backbone/checkpoint.pt $(call stage_code,extract)
+	$(HM) extract --backbone $< --data $(DATA) --out $(RUN)/cache
+
+txe: $(RUN)/txe/checkpoint.pt
+$(RUN)/txe/checkpoint.pt: $(RUN)/cache/manifest.json $(call stage_code,contextualize) $(call stage_code,cache)
+	$(HM) txe pretrain --cache $(RUN)/cache --out $(RUN)/txe
+
+ablate: $(RUN)/ablate/table.md
+$(RUN)/ablate/table.md: $(RUN)/cache/manifest.json $(call stage_code,contextualize)
+	$(HM) ablate --cache $(RUN)/cache --grid table2 --runs 2 --out $(RUN)/ablate
+
+tasks: $(RUN)/tasks/tables.md
+$(RUN)/tasks/tables.md: $(RUN)/txe/checkpoint.pt $(call stage_code,tasks)
+	$(HM) task all --cache $(RUN)/cache --txe $< --out $(RUN)/tasks
+
+export: $(RUN)/export/events.parquet
+$(RUN)/export/events.parquet: $(RUN)/txe/checkpoint.pt
+	$(HM) export --cache $(RUN)/cache --txe $< --format parquet --out $@

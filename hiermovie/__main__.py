@@ -1,0 +1,3 @@
+from hiermovie.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""Config of the embedded benchmark generator (`hiermovie synth`, stage `data`)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    size: str = "demo"  # tiny | demo | full: the named size this config came from
+    seed: int = 0  # everything (stories, pixels, annotation noise) is a function of the seed
+    frame_size: int = 112  # square frames, pixels
+    fps: int = 30  # VidSitu clips are 30 fps
+    vidsitu_clips: tuple[int, int, int] = (160, 40, 16)  # train, valid, and each of the 3 test splits
+    lvu_movies: tuple[int, int, int] = (30, 10, 10)  # train, val, test
+    lvu_seconds: tuple[int, int] = (30, 45)  # movie length range, seconds (LVU: 1 to 3 minutes)
+    action_clips: tuple[int, int] = (8, 2)  # Kinetics-style clips per verb: train, val
+    action_seconds: int = 3  # length of each action clip
+    related_prob: float = 0.65  # chance that a VidSitu event follows a grammar rule with Ev3
+    hard_prob: float = 0.25  # chance that an event is hard to read alone (occluded, dark, panned away)
+    frame_code: bool = True  # draw the frame-index code strip (lets tests verify decoding)
+    crf: int = 23  # H.264 quality (lower is better and larger)
+
+
+SYNTH_SIZES = {
+    "tiny": SynthConfig(
+        size="tiny",
+        frame_size=64,
+        vidsitu_clips=(8, 4, 2),
+        lvu_movies=(3, 2, 2),
+        lvu_seconds=(12, 16),
+        action_clips=(1, 1),
+        action_seconds=2,
+    ),
+    "demo": SynthConfig(),
+    "full": SynthConfig(
+        size="full",
+        vidsitu_clips=(3000, 600, 300),
+        lvu_movies=(700, 150, 150),
+        lvu_seconds=(60, 180),
+        action_clips=(200, 20),
+    ),
+}

@@ -1,0 +1,55 @@
+"""Stage-1 configs: the Slow-D backbone and its pretraining, and event-feature extraction."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    # architecture: Slow-D = pytorchvideo create_resnet with a denser 16x4 input (paper sec. 3.1, CVRL)
+    depth: int = 50  # ResNet depth; pytorchvideo builds 50, 101 or 152
+    stem_dim_out: int = 64  # stem width; stages widen from it, res5 has stem_dim_out * 32 channels
+    stem_kernel: tuple[int, int, int] = (5, 7, 7)  # conv1 temporal kernel 5 (paper sec. 3.1)
+    stem_stride: tuple[int, int, int] = (2, 2, 2)  # temporal stride 2 after conv1 (paper sec. 3.1)
+    num_frames: int = 16  # frames per clip: the "16" of 16x4
+    sampling_rate: int = 4  # frame step: the "4" of 16x4 (64 frames = VidSitu's 2.13 s event span)
+    crop_size: int = 224  # square input crop, pixels
+    # pretraining (CVRL / MoDist / supervised; shared/notes/lvu_and_backbone.md C, D)
+    method: str = "cvrl"  # cvrl | modist | supervised
+    projection_dim: int = 128  # contrastive embedding size (CVRL, MoDist heads)
+    temperature: float = 0.1  # InfoNCE temperature (CVRL, MoDist)
+    queue_size: int = 65536  # MoDist key queue length
+    momentum: float = 0.999  # MoDist momentum-encoder update
+    motion_width_divisor: int = 8  # MoDist motion network: 1/8 of the visual channels
+    batch_size: int = 64  # clips per step, over all ranks
+    epochs: int = 400  # paper: 400 epochs on K400
+    lr: float = 0.32  # SGD, cosine schedule (CVRL)
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the pooled res5 feature (2048 for the paper's R50)."""
+        return self.stem_dim_out * 32
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    stride_sec: float = (
+        2.0  # event window for long videos: 1, 2 or 3 s (paper Table 2); 10 s clips use VidSitu's 5 events
+    )
+    dtype: str = "float16"  # feature dtype in the HDF5 shards (float16 or float32)
+    batch_size: int = 32  # event clips per backbone forward, across videos
+    num_workers: int = 2  # decoding processes
+
+
+BACKBONE_PROFILES = {
+    "paper": BackboneConfig(),
+    # same builder and code path, small enough to pretrain and extract on 2 CPU cores in minutes:
+    # the same 64-frame span sampled 8 x 8, 64 px, widths / 8
+    "tiny": BackboneConfig(
+        stem_dim_out=8, num_frames=8, sampling_rate=8, crop_size=64, queue_size=1024, batch_size=8, epochs=4, lr=0.05
+    ),
+}
+
+EXTRACT_PROFILES = {
+    "paper": ExtractConfig(),
+    "tiny": ExtractConfig(batch_size=16, num_workers=1),
+}

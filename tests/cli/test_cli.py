@@ -1,0 +1,107 @@
+"""The `hiermovie` command as a user runs it: a real subprocess, its exit code and its stderr."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hiermovie.cli import PLANNED
+
+COMMANDS = ("synth", "backbone", "extract", "cache", "txe", "ablate", "task", "evaluate", "export", "search", "demo")
+
+
+def hiermovie(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hiermovie", *args], capture_output=True, text=True, timeout=120)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit code 2, one error line on stderr (after any progress bars) naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:") or "Error" in line]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == errors[0]
+    assert all(fragment in errors[0] for fragment in fragments), errors[0]
+
+
+def copy_of(benchmark: Path, tmp_path: Path) -> Path:
+    """A demo run folder holding a copy of the benchmark, free to damage."""
+    shutil.copytree(benchmark, tmp_path / "run" / "data")
+    return tmp_path / "run"
+
+
+def test_help_lists_every_command_with_one_line():
+    result = hiermovie("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert f" {command} " in result.stdout, command
+
+
+@pytest.mark.parametrize("command", sorted(PLANNED))
+def test_commands_of_later_issues_say_they_are_not_built(command):
+    result = hiermovie(command, "--anything", "1")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"hiermovie {command}: not built yet (planned in issue #{PLANNED[command][1]})."
+    ]
+
+
+def test_synth_writes_the_tiny_benchmark_then_reuses_it(tmp_path):
+    out = tmp_path / "bench"
+    first = hiermovie("synth", "--out", str(out), "--size", "tiny", "--seed", "3", "--jobs", "2")
+    assert first.returncode == 0, first.stderr
+    assert "VidSitu clips" in first.stdout and "LVU movies" in first.stdout
+    manifest = json.loads((out / "synth.json").read_text())
+    assert manifest["config"]["seed"] == 3 and manifest["config"]["size"] == "tiny"
+    stamp = (out / "synth.json").stat().st_mtime_ns
+    assert hiermovie("synth", "--out", str(out), "--size", "tiny", "--seed", "3").returncode == 0
+    assert (out / "synth.json").stat().st_mtime_ns == stamp  # reused, not regenerated
+
+
+def test_synth_refuses_a_folder_holding_something_else(tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    assert_user_error(hiermovie("synth", "--out", str(tmp_path), "--size", "tiny"), str(tmp_path), "--force")
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize("args", [("--size", "huge"), ("--seed", "-1"), ("--jobs", "-2")])
+def test_synth_rejects_invalid_values(tmp_path, args):
+    assert_user_error(hiermovie("synth", "--out", str(tmp_path / "x"), *args), "Invalid value", args[0])
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "truncated"),
+        (lambda p: p.write_text("not a video"), "not a video"),
+        (lambda p: p.unlink(), "not found"),
+    ],
+)
+def test_demo_names_a_damaged_video(tiny_benchmark, tmp_path, damage, problem):
+    run = copy_of(tiny_benchmark, tmp_path)
+    video = sorted((run / "data" / "lvu" / "videos").glob("*.mp4"))[0]
+    damage(video)
+    assert_user_error(hiermovie("demo", "--out", str(run), "--size", "tiny"), video.name, problem)
+
+
+def test_demo_names_a_malformed_annotation(tiny_benchmark, tmp_path):
+    run = copy_of(tiny_benchmark, tmp_path)
+    vsann = run / "data" / "vidsitu" / "vidsitu_annotations" / "vseg_ann_files" / "vsann_valid_lb.json"
+    records = json.loads(vsann.read_text())
+    del records[1]["Ev2"]["VerbID"]
+    vsann.write_text(json.dumps(records))
+    assert_user_error(
+        hiermovie("demo", "--out", str(run), "--size", "tiny"), "vsann_valid_lb.json", "record 1", "VerbID"
+    )
+
+
+def test_demo_writes_a_report(tiny_benchmark, tmp_path):
+    run = copy_of(tiny_benchmark, tmp_path)
+    result = hiermovie("demo", "--out", str(run), "--size", "tiny")
+    assert result.returncode == 0, result.stderr
+    report = (run / "report.md").read_text()
+    assert "| data (`hiermovie synth`) | done" in report and "not built yet (issue #3)" in report
+    assert (run / "example_clip.png").stat().st_size > 0 and (run / "verbs.png").stat().st_size > 0
