@@ -190,6 +190,10 @@ def test_clip_stories_mix_related_and_hard_events():
     assert max(hard) <= 2 and 0.15 < np.mean(hard) / 5 < 0.3
 
 
+def test_synthetic_lvu_classes_fit_lvu_task_sizes():
+    assert all(len(LVU_CLASSES[task]) == n for task, n in LVU_TASKS.items() if n)
+
+
 def test_movie_labels_leave_their_traces():
     for i in range(60):
         movie = movie_story(np.random.default_rng([9, i]), 30, 60)

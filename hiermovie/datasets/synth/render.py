@@ -81,7 +81,7 @@ def _sprite(shape: str, radius: int, angle_bucket: int) -> tuple[np.ndarray, np.
     return body, eye & body
 
 
-def _motion(event: Event, tracks: list[_Tracks], n_cast: int) -> None:
+def _motion(event: Event, tracks: list[_Tracks]) -> None:
     """Write the event's poses for its agent (and patient) into `tracks`, continuing from the frame
     before the event. Verbs are motion programs; `quickly` moves further and faster."""
     f0, f1 = event.start_frame, event.end_frame
@@ -92,7 +92,6 @@ def _motion(event: Event, tracks: list[_Tracks], n_cast: int) -> None:
     ax, ay, ascale = a.x[f0], a.y[f0], a.scale[f0]
     toward = 1.0 if b is None or b.x[f0] >= ax else -1.0  # direction from agent to patient
     centreward = 1.0 if ax < 0.5 else -1.0
-    a.angle[f0:f1] = 0.0
     verb = event.verb_id.split(".")[0]
     if verb == "walk":
         a.x[f0:f1] = ax + centreward * 0.3 * speed * u
@@ -133,7 +132,7 @@ def _motion(event: Event, tracks: list[_Tracks], n_cast: int) -> None:
         sweep = start + 2 * np.pi * speed * u
         a.x[f0:f1] = b.x[f0] + 0.18 * np.cos(sweep)
         a.y[f0:f1] = b.y[f0] + 0.12 * np.sin(sweep)
-    for track in tracks[:n_cast]:  # keep everyone on stage
+    for track in tracks:  # keep everyone on stage
         np.clip(track.x[f0:f1], 0.08, 0.92, out=track.x[f0:f1])
         np.clip(track.y[f0:f1], 0.3, 0.85, out=track.y[f0:f1])
         np.clip(track.scale[f0:f1], 0.4, 2.2, out=track.scale[f0:f1])
@@ -156,7 +155,7 @@ def character_tracks(story: Story, rng: np.random.Generator) -> list[_Tracks]:
                 track.x[f0], track.y[f0], track.scale[f0] = track.x[f0 - 1], track.y[f0 - 1], track.scale[f0 - 1]
             track.x[f0:f1], track.y[f0:f1], track.scale[f0:f1] = track.x[f0], track.y[f0], track.scale[f0]
             track.angle[f0:f1] = 0.0
-        _motion(event, tracks, len(tracks))
+        _motion(event, tracks)
     return tracks
 
 

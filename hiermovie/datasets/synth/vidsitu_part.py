@@ -46,7 +46,7 @@ def make_clip(rng: np.random.Generator, fps: int, related_prob: float, hard_prob
     story = clip_story(rng, fps, related_prob, hard_prob)
     name, start = youtube_id(rng), 5 * int(rng.integers(0, 24))
     clip_id = f"v_{name}_seg_{start}_{start + 10}"
-    year = int(rng.integers(1950, 2020))
+    year = 1930 + 10 * story.grading + int(rng.integers(0, 10))  # the film look matches the release decade
     info = {
         "vid_uid": name,
         "vid_seg_int": clip_id,
