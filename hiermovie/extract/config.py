@@ -16,6 +16,7 @@ class BackboneConfig:
     # pretraining (CVRL / MoDist / supervised; shared/notes/lvu_and_backbone.md C, D)
     method: str = "cvrl"  # cvrl | modist | supervised
     projection_dim: int = 128  # contrastive embedding size (CVRL, MoDist heads)
+    projection_hidden: int = 2048  # hidden width of the projection MLPs (CVRL, MaCLR: 2048)
     temperature: float = 0.1  # InfoNCE temperature (CVRL, MoDist)
     queue_size: int = 65536  # MoDist key queue length
     momentum: float = 0.999  # MoDist momentum-encoder update
@@ -45,11 +46,35 @@ BACKBONE_PROFILES = {
     # same builder and code path, small enough to pretrain and extract on 2 CPU cores in minutes:
     # the same 64-frame span sampled 8 x 8, 64 px, widths / 8
     "tiny": BackboneConfig(
-        stem_dim_out=8, num_frames=8, sampling_rate=8, crop_size=64, queue_size=1024, batch_size=8, epochs=4, lr=0.05
+        stem_dim_out=8,
+        num_frames=8,
+        sampling_rate=8,
+        crop_size=64,
+        projection_hidden=256,
+        queue_size=1024,
+        batch_size=8,
+        epochs=4,
+        lr=0.05,
     ),
 }
 
 EXTRACT_PROFILES = {
     "paper": ExtractConfig(),
     "tiny": ExtractConfig(batch_size=16, num_workers=1),
+}
+
+
+@dataclass(frozen=True)
+class VerbFinetuneConfig:
+    """End-to-end verb finetuning of the backbone on VidSitu (paper Table 4; VidSitu SFBase)."""
+
+    epochs: int = 10  # VidSitu trains 10 epochs and keeps the best on valid
+    batch_size: int = 8  # clips per step (x 5 events)
+    lr: float = 1e-4  # Adam, constant (VidSitu)
+    probe_weight_decay: float = 1e-3  # L2 of the linear probe's logistic regression
+
+
+VERB_FINETUNE_PROFILES = {
+    "paper": VerbFinetuneConfig(),
+    "tiny": VerbFinetuneConfig(epochs=3, batch_size=4, lr=1e-3),
 }

@@ -1,0 +1,96 @@
+"""Decoding for backbone training: each item decodes its clips in one call (in DataLoader workers);
+a video that cannot be read is skipped and counted unless `strict`. Augmentation happens later,
+on the batch tensor (augment.py), so it can run on the GPU."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hiermovie.datasets.video_folder import LabeledVideo
+from hiermovie.errors import VideoDecodeError
+from hiermovie.extract.decode import probe_video, read_frames
+from hiermovie.extract.motion import farneback_flow, load_flow_file
+from hiermovie.extract.sampling import clip_indices, cvrl_clip_starts
+
+
+@dataclass(frozen=True)
+class ClipSampling:
+    num_frames: int  # frames per clip
+    sampling_rate: int  # frame step
+    size: int  # frames are decoded resized to size x size
+    views: int  # 2: two clips at CVRL's sampled interval; 1: one clip at a random start
+    motion: str = "diff"  # diff (computed on the batch later) | farneback | flow_files
+    flow_dir: Path | None = None  # {video stem}.npy files for motion = flow_files
+
+
+class VideoClips(Dataset):
+    """Item i: {"clips": (V, T, H, W, 3) uint8, "label": int, "skipped": [problems][, "flow": (V, T, H, W, 3)]}.
+
+    An unreadable video is replaced by the next readable one (so every batch keeps its size, which
+    DDP's collectives need) and its problem listed; with `strict` it raises instead. Randomness
+    comes from (seed, epoch, i), so a resumed run draws the same clips."""
+
+    def __init__(self, videos: list[LabeledVideo], sampling: ClipSampling, seed: int = 0, strict: bool = False):
+        self.videos, self.sampling, self.seed, self.strict = videos, sampling, seed, strict
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, i: int) -> dict:
+        skipped = []
+        for attempt in range(len(self.videos)):  # an unreadable video is replaced by the next one
+            video = self.videos[(i + attempt) % len(self.videos)]
+            try:
+                return {**self._decode(video, np.random.default_rng([self.seed, self.epoch, i])), "skipped": skipped}
+            except VideoDecodeError as error:
+                if self.strict:
+                    raise
+                skipped.append(str(error))
+        raise VideoDecodeError(self.videos[i].path, "no video of the training set could be read")
+
+    def _decode(self, video: LabeledVideo, rng: np.random.Generator) -> dict:
+        s = self.sampling
+        length = probe_video(video.path).num_frames
+        span = s.num_frames * s.sampling_rate
+        if s.views == 2:
+            starts = cvrl_clip_starts(length, span, rng)
+        else:
+            starts = (int(rng.integers(0, max(1, length - span + 1))),)
+        indices = np.concatenate([clip_indices(st, s.num_frames, s.sampling_rate, length) for st in starts])
+        frames = read_frames(video.path, indices, size=s.size)  # (V * T, H, W, 3), one decode
+        clips = frames.reshape(s.views, s.num_frames, *frames.shape[1:])  # (V, T, H, W, 3)
+        item = {"clips": torch.from_numpy(clips), "label": video.label}
+        if s.motion == "farneback":
+            item["flow"] = torch.from_numpy(np.stack([farneback_flow(clip) for clip in clips]))  # (V, T, H, W, 3)
+        elif s.motion == "flow_files":
+            flow = load_flow_file(s.flow_dir / f"{video.path.stem}.npy", indices)  # (V * T, h, w, 3)
+            item["flow"] = torch.from_numpy(flow.reshape(s.views, s.num_frames, *flow.shape[1:]))
+        return item
+
+
+def collate_clips(items: list[dict]) -> dict:
+    """Stack a batch; collect the problems of the videos that were skipped."""
+    batch = {
+        "clips": torch.stack([item["clips"] for item in items]),  # (B, V, T, H, W, 3) uint8
+        "labels": torch.tensor([item["label"] for item in items]),  # (B,)
+        "skipped": [problem for item in items for problem in item["skipped"]],
+    }
+    if "flow" in items[0]:
+        batch["flow"] = torch.stack([item["flow"] for item in items])  # (B, V, T, H, W, 3) float
+    return batch
+
+
+def epoch_batches(
+    num_items: int, batch_size: int, seed: int, epoch: int, rank: int, world_size: int
+) -> list[list[int]]:
+    """This rank's batches of one epoch: a seeded permutation, dealt to ranks, tail dropped so every
+    rank runs the same number of steps. `batch_size` is per rank."""
+    order = np.random.default_rng([seed, epoch, 7]).permutation(num_items)
+    per_rank = len(order) // world_size
+    mine = order[rank * per_rank : (rank + 1) * per_rank]
+    steps = len(mine) // batch_size
+    return [mine[k * batch_size : (k + 1) * batch_size].tolist() for k in range(steps)]

@@ -1,0 +1,156 @@
+"""`hiermovie backbone pretrain`: CVRL, MoDist or supervised pretraining of Slow-D on a folder of
+videos, data-parallel under torchrun, resumable. Output: RUN/checkpoint.pt (kind "backbone"),
+RUN/log.jsonl, RUN/loss.png, RUN/skipped.txt (videos that could not be read)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from hiermovie.datasets.video_folder import label_names, load_video_folder
+from hiermovie.device import autocast, to_device_clips
+from hiermovie.distributed import init_distributed, shutdown
+from hiermovie.errors import HiermovieError
+from hiermovie.extract.augment import cvrl_view, normalize, random_flip, random_resized_crop, to_float_clips
+from hiermovie.extract.config import BackboneConfig
+from hiermovie.extract.data import ClipSampling, VideoClips, collate_clips, epoch_batches
+from hiermovie.extract.methods import METHODS, MoDist, backbone_of, build_method
+from hiermovie.extract.motion import MOTION_INPUTS, frame_differences
+from hiermovie.extract.weights import load_pretrained_backbone
+from hiermovie.schedules import cosine_schedule
+from hiermovie.training import fit
+
+CHECKPOINT_KIND = "backbone"
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """How to run a pretraining (what does not change the model: not part of the config)."""
+
+    device: str = "auto"
+    workers: int = 2  # decoding processes per rank
+    seed: int = 0
+    strict: bool = False  # fail on an unreadable video instead of skipping it
+    max_steps: int | None = None  # stop early; the schedule still spans config.epochs
+    motion: str = "diff"  # MoDist motion input: diff | farneback | flow_files
+    flow_dir: Path | None = None
+    init: Path | None = None  # released weights (pytorchvideo or PySlowFast naming) to start from
+    checkpoint_every: int = 50
+    progress: bool = True
+
+
+def pretrain(config: BackboneConfig, data: Path, out: Path, options: PretrainOptions = PretrainOptions()) -> dict:
+    """Pretrain a Slow-D with `config.method` on the videos of `data` (a class-folder tree or a list)."""
+    if config.method not in METHODS:
+        raise HiermovieError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}")
+    if options.motion not in MOTION_INPUTS:
+        raise HiermovieError(f"unknown motion input {options.motion!r}; choose one of: {', '.join(MOTION_INPUTS)}")
+    if options.motion == "flow_files" and options.flow_dir is None:
+        raise HiermovieError("--motion flow_files needs --flow-dir")
+    dist = init_distributed(options.device)
+    try:
+        return _pretrain(config, Path(data), Path(out), options, dist)
+    finally:
+        shutdown()
+
+
+def _pretrain(config, data, out, options, dist) -> dict:
+    videos = load_video_folder(data)
+    if config.batch_size % dist.world_size:
+        raise HiermovieError(f"batch size {config.batch_size} is not divisible by {dist.world_size} processes")
+    per_rank = config.batch_size // dist.world_size
+    if len(videos) < config.batch_size:
+        raise HiermovieError(f"{data}: {len(videos)} videos, fewer than one batch of {config.batch_size}")
+    torch.manual_seed(options.seed)  # identical initial weights on every rank
+    method = build_method(config, num_classes=len(label_names(videos)))
+    if options.init is not None:
+        load_pretrained_backbone(backbone_of(method), options.init)
+        if isinstance(method, MoDist):
+            method.update_momentum(0.0)  # the key encoders start as copies of the loaded weights
+    method = method.to(dist.device)
+    if dist.device.type == "cuda":
+        method = method.to(memory_format=torch.channels_last_3d)
+    trainable = [p for p in method.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(trainable, lr=config.lr, momentum=0.9, weight_decay=1e-6)  # CVRL: SGD, wd 1e-6
+    steps_per_epoch = len(epoch_batches(len(videos), per_rank, options.seed, 0, dist.rank, dist.world_size))
+    total = config.epochs * steps_per_epoch
+    schedule = cosine_schedule(config.lr, total, warmup_steps=max(1, total // 40))  # CVRL: 1787 of 71488 warmup
+    sampling = ClipSampling(
+        config.num_frames,
+        config.sampling_rate,
+        config.crop_size,
+        views=1 if config.method == "supervised" else 2,
+        motion=options.motion,
+        flow_dir=options.flow_dir,
+    )
+    dataset = VideoClips(videos, sampling, seed=options.seed, strict=options.strict)
+    skipped: set[str] = set()
+
+    def batches(epoch: int, skip: int):
+        dataset.epoch = epoch
+        plan = epoch_batches(len(videos), per_rank, options.seed, epoch, dist.rank, dist.world_size)[skip:]
+        loader = DataLoader(dataset, batch_sampler=plan, num_workers=options.workers, collate_fn=collate_clips)
+        for batch in loader:
+            skipped.update(batch["skipped"])
+            yield batch
+
+    def step(model, batch, index):
+        # augmentation randomness is a function of (seed, step, rank): a resumed run repeats it
+        generator = torch.Generator(dist.device).manual_seed(options.seed * 1_000_003 + index * 1009 + dist.rank)
+        if isinstance(method, MoDist):
+            method.update_momentum(config.momentum)
+        with autocast(dist.device):
+            return model(*make_views(batch, config, generator, dist.device))
+
+    record = fit(
+        model=method,
+        optimizer=optimizer,
+        lr_schedule=schedule,
+        steps_per_epoch=steps_per_epoch,
+        stop_step=min(total, options.max_steps or total),
+        batches=batches,
+        step=step,
+        out=out,
+        kind=CHECKPOINT_KIND,
+        config=config,
+        dist=dist,
+        checkpoint_every=options.checkpoint_every,
+        extra_state=lambda: {"backbone": backbone_of(method).state_dict(), "label_names": label_names(videos)},
+        progress=options.progress,
+    )
+    if dist.is_main:
+        (out / "skipped.txt").write_text("".join(f"{problem}\n" for problem in sorted(skipped)))
+    return {**record, "skipped": len(skipped), "checkpoint": str(out / "checkpoint.pt")}
+
+
+def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, device: torch.device) -> tuple:
+    """The method's inputs from a decoded batch, augmented on `device` with per-clip parameters:
+    CVRL (view_a, view_b); MoDist (view_a, view_b, motion_a, motion_b); supervised (view, labels)."""
+    frames = batch["clips"].to(device)  # (B, V, T, H, W, 3) uint8
+    views = frames.shape[1]
+    clips = [to_float_clips(frames[:, v]) for v in range(views)]  # V x (B, 3, T, H, W) in [0, 1]
+    if config.method == "supervised":
+        view = random_flip(random_resized_crop(clips[0], config.crop_size, generator=generator), generator=generator)
+        return to_device_clips(normalize(view), device), batch["labels"].to(device)
+    augmented, motions = [], []
+    for v, clip in enumerate(clips):
+        replay = torch.Generator(device).set_state(generator.get_state())  # same crop and flip for the flow
+        view = cvrl_view(clip, config.crop_size, view=v + 1, generator=generator)  # (B, 3, T, S, S)
+        augmented.append(to_device_clips(normalize(view), device))
+        if config.method == "modist":
+            motions.append(to_device_clips(_motion_input(batch, v, view, replay, config, device), device))
+    return (*augmented, *motions)
+
+
+def _motion_input(batch, v, view, replay, config, device) -> torch.Tensor:
+    """MoDist's motion clip: frame differences of the augmented view, or the decoded flow put through
+    the view's own crop and flip (replayed from the generator state the view started from)."""
+    if "flow" not in batch:
+        return frame_differences(view)  # (B, 3, T, S, S)
+    flow = batch["flow"][:, v].to(device).permute(0, 4, 1, 2, 3).float()  # (B, 3, T, h, w)
+    decoded = tuple(batch["clips"].shape[3:5])  # (H, W) of the RGB frames the crop was drawn for
+    if tuple(flow.shape[-2:]) != decoded:
+        flow = F.interpolate(flow, size=(flow.shape[2], *decoded), mode="trilinear", align_corners=False)
+    return random_flip(random_resized_crop(flow, config.crop_size, generator=replay), generator=replay)

@@ -1,0 +1,269 @@
+"""VidSitu verbs from the backbone: end-to-end finetuning (paper Table 4) and the linear probe on
+frozen pooled features (the quick sanity check of a backbone). Both score with VidSitu's verb
+metrics (Acc@1, Acc@5, Rec@5) on the valid split's 10 annotator verbs."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from hiermovie.checkpoint import load_checkpoint
+from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
+from hiermovie.device import autocast, to_device_clips
+from hiermovie.distributed import init_distributed, shutdown
+from hiermovie.errors import HiermovieError
+from hiermovie.extract.augment import normalize, to_float_clips
+from hiermovie.extract.backbone import SlowD, create_slow_d
+from hiermovie.extract.config import BackboneConfig, VerbFinetuneConfig
+from hiermovie.extract.decode import probe_video, read_frames
+from hiermovie.extract.weights import load_pretrained_backbone
+from hiermovie.extract.windows import clip_frame_indices, vidsitu_windows
+from hiermovie.schedules import cosine_schedule
+from hiermovie.tasks.verb_metrics import verb_metrics
+from hiermovie.training import fit
+
+CHECKPOINT_KIND = "verb-finetune"
+IGNORE = -100  # cross-entropy target of an event whose verb is not in the vocabulary
+
+
+class EventClips(Dataset):
+    """Item i: the 5 event clips of VidSitu clip i, decoded in one call. (5, T, H, W, 3) uint8."""
+
+    def __init__(self, clips: tuple[VidSituClip, ...], config: BackboneConfig):
+        self.clips, self.config = clips, config
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict:
+        c, path = self.config, self.clips[i].video_path
+        info = probe_video(path)
+        indices = np.concatenate(
+            [clip_frame_indices(w, info.fps, c.num_frames, c.sampling_rate, info.num_frames) for w in vidsitu_windows()]
+        )  # (5 * T,)
+        frames = read_frames(path, indices, size=c.crop_size)  # (5 * T, S, S, 3)
+        return {"clips": torch.from_numpy(frames.reshape(len(EVENTS), c.num_frames, *frames.shape[1:])), "index": i}
+
+
+def verb_vocabulary(train_clips: tuple[VidSituClip, ...]) -> list[str]:
+    """The verbs of the training annotations, sorted (VidSitu's classifier covers the train verbs)."""
+    return sorted({verb for clip in train_clips for ev in EVENTS for verb in clip.verb_ids[ev]})
+
+
+def verb_head(dim: int, num_verbs: int) -> nn.Sequential:
+    """VidSitu SFBase's head: Linear(D, D/2) -> ReLU -> Linear(D/2, verbs)."""
+    return nn.Sequential(nn.Linear(dim, dim // 2), nn.ReLU(inplace=True), nn.Linear(dim // 2, num_verbs))
+
+
+class VerbClassifier(nn.Module):
+    def __init__(self, *, backbone: SlowD, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(clips))  # (N, verbs)
+
+
+def load_backbone(
+    config: BackboneConfig, checkpoint: Path | None = None, init: Path | None = None
+) -> tuple[BackboneConfig, SlowD]:
+    """(config, Slow-D) from a hiermovie checkpoint (whose own config wins), or built from `config`
+    and started from released weights (`init`, pytorchvideo or PySlowFast naming), or random."""
+    if checkpoint is not None:
+        payload = load_checkpoint(checkpoint, ("backbone", CHECKPOINT_KIND))
+        fields = payload["config"]
+        config = BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        backbone = create_slow_d(config)
+        backbone.load_state_dict(payload["backbone"])
+        return config, backbone
+    backbone = create_slow_d(config)
+    if init is not None:
+        load_pretrained_backbone(backbone, init)
+    return config, backbone
+
+
+def _event_labels(clips: tuple[VidSituClip, ...], indices: torch.Tensor, vocab: dict[str, int]) -> torch.Tensor:
+    """Per event of each clip: its (first) annotated verb's class, IGNORE if out of vocabulary. (B * 5,)"""
+    return torch.tensor([vocab.get(clips[i].verb_ids[ev][0], IGNORE) for i in indices.tolist() for ev in EVENTS])
+
+
+def _inputs(batch: dict, device: torch.device) -> torch.Tensor:
+    frames = batch["clips"].flatten(0, 1).to(device)  # (B * 5, T, H, W, 3) uint8
+    return to_device_clips(normalize(to_float_clips(frames)), device)  # (B * 5, 3, T, H, W)
+
+
+@torch.inference_mode()
+def predict_top5(
+    model: nn.Module,
+    clips: tuple[VidSituClip, ...],
+    config: BackboneConfig,
+    vocab: list[str],
+    device: torch.device,
+    workers: int = 2,
+    progress: bool = False,
+) -> list[list[list[str]]]:
+    """Top-5 verb ids per event of every clip, in VidSitu's prediction layout."""
+    model.eval()
+    loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
+    top5 = []
+    for batch in tqdm(loader, desc="verbs: predicting", unit="batch", disable=not progress):
+        with autocast(device):
+            logits = model(_inputs(batch, device)).float()  # (B * 5, verbs)
+        best = logits.topk(min(5, logits.shape[1]), dim=1).indices.view(-1, len(EVENTS), min(5, logits.shape[1]))
+        top5 += [[[vocab[j] for j in event] for event in clip] for clip in best.tolist()]
+    return top5
+
+
+def score(top5: list, clips: tuple[VidSituClip, ...]) -> dict[str, float]:
+    """VidSitu verb metrics of top-5 predictions against the clips' annotator verbs."""
+    return verb_metrics(top5, [{ev: clip.verb_ids[ev] for ev in EVENTS} for clip in clips])
+
+
+@dataclass(frozen=True)
+class VerbRunOptions:
+    device: str = "auto"
+    workers: int = 2
+    seed: int = 0
+    max_steps: int | None = None
+    progress: bool = True
+
+
+def finetune_verbs(
+    backbone_config: BackboneConfig,
+    config: VerbFinetuneConfig,
+    vidsitu: Path,
+    out: Path,
+    checkpoint: Path | None = None,
+    init: Path | None = None,
+    options: VerbRunOptions = VerbRunOptions(),
+) -> dict:
+    """Finetune backbone + verb head end to end on VidSitu train; score valid after every epoch."""
+    dist = init_distributed(options.device)
+    try:
+        train, valid = (
+            load_vidsitu(vidsitu, "train", check_videos=True),
+            load_vidsitu(vidsitu, "valid", check_videos=True),
+        )
+        vocab = verb_vocabulary(train.clips)
+        torch.manual_seed(options.seed)
+        backbone_config, backbone = load_backbone(backbone_config, checkpoint, init)
+        model = VerbClassifier(backbone=backbone, head=verb_head(backbone.feature_dim, len(vocab))).to(dist.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))  # VidSitu: Adam(0.9, 0.99)
+        per_rank = max(1, config.batch_size // dist.world_size)
+        order = np.arange(len(train.clips))
+        steps_per_epoch = len(train.clips) // dist.world_size // per_rank
+        if steps_per_epoch == 0:
+            raise HiermovieError(f"{vidsitu}: {len(train.clips)} training clips, fewer than one batch")
+        total = config.epochs * steps_per_epoch
+        schedule = cosine_schedule(config.lr, total, 0, final=config.lr)  # constant (VidSitu)
+        dataset, index_of = EventClips(train.clips, backbone_config), {w: i for i, w in enumerate(vocab)}
+
+        def batches(epoch: int, skip: int):
+            shuffled = np.random.default_rng([options.seed, epoch]).permutation(order)
+            mine = shuffled[dist.rank :: dist.world_size][: steps_per_epoch * per_rank]
+            plan = [mine[k * per_rank : (k + 1) * per_rank].tolist() for k in range(steps_per_epoch)][skip:]
+            yield from DataLoader(dataset, batch_sampler=plan, num_workers=options.workers)
+
+        def step(net, batch, index):
+            labels = _event_labels(train.clips, batch["index"], index_of).to(dist.device)
+            with autocast(dist.device):
+                logits = net(_inputs(batch, dist.device)).float()
+            return F.cross_entropy(logits, labels, ignore_index=IGNORE), {}
+
+        def epoch_end(epoch: int) -> dict[str, float]:
+            return score(
+                predict_top5(model, valid.clips, backbone_config, vocab, dist.device, options.workers), valid.clips
+            )
+
+        record = fit(
+            model=model,
+            optimizer=optimizer,
+            lr_schedule=schedule,
+            steps_per_epoch=steps_per_epoch,
+            stop_step=min(total, options.max_steps or total),
+            batches=batches,
+            step=step,
+            out=out,
+            kind=CHECKPOINT_KIND,
+            config=backbone_config,
+            dist=dist,
+            epoch_end=epoch_end,
+            extra_state=lambda: {"backbone": model.backbone.state_dict(), "vocab": vocab},
+            progress=options.progress,
+        )
+        if "acc1" not in record:  # stopped mid-epoch (max_steps): score the last weights
+            record.update(epoch_end(record.get("epoch", 0)))
+        return record
+    finally:
+        shutdown()
+
+
+@torch.inference_mode()
+def pooled_features(
+    backbone: SlowD,
+    clips: tuple[VidSituClip, ...],
+    config: BackboneConfig,
+    device: torch.device,
+    workers: int = 2,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Frozen pooled features of every event. Shape: (len(clips) * 5, D) float32 on the CPU."""
+    backbone.eval()
+    loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
+    features = []
+    for batch in tqdm(loader, desc="probe: features", unit="batch", disable=not progress):
+        with autocast(device):
+            features.append(backbone(_inputs(batch, device)).float().cpu())  # (B * 5, D)
+    return torch.cat(features)
+
+
+def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, weight_decay: float) -> nn.Linear:
+    """Multinomial logistic regression on standardised features, full batch L-BFGS. Events with
+    label IGNORE are left out."""
+    keep = labels != IGNORE
+    x, y = features[keep], labels[keep]
+    probe = nn.Linear(x.shape[1], num_classes)
+    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(probe(x), y) + weight_decay * probe.weight.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return probe
+
+
+def probe_verbs(
+    backbone_config: BackboneConfig,
+    config: VerbFinetuneConfig,
+    vidsitu: Path,
+    checkpoint: Path | None = None,
+    init: Path | None = None,
+    options: VerbRunOptions = VerbRunOptions(),
+) -> dict[str, float]:
+    """Linear verb probe: frozen pooled event features of train fit the probe; valid is scored."""
+    device = init_distributed(options.device).device
+    train, valid = load_vidsitu(vidsitu, "train", check_videos=True), load_vidsitu(vidsitu, "valid", check_videos=True)
+    torch.manual_seed(options.seed)
+    backbone_config, backbone = load_backbone(backbone_config, checkpoint, init)
+    backbone = backbone.to(device)
+    vocab = verb_vocabulary(train.clips)
+    train_x = pooled_features(backbone, train.clips, backbone_config, device, options.workers, options.progress)
+    valid_x = pooled_features(backbone, valid.clips, backbone_config, device, options.workers, options.progress)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    labels = _event_labels(train.clips, torch.arange(len(train.clips)), {w: i for i, w in enumerate(vocab)})
+    probe = fit_linear_probe((train_x - mean) / std, labels, len(vocab), config.probe_weight_decay)
+    with torch.no_grad():
+        best = probe((valid_x - mean) / std).topk(min(5, len(vocab)), dim=1).indices  # (N * 5, 5)
+    top5 = [
+        [[vocab[j] for j in event] for event in clip] for clip in best.view(len(valid.clips), len(EVENTS), -1).tolist()
+    ]
+    return score(top5, valid.clips)

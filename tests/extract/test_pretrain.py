@@ -1,0 +1,171 @@
+"""Backbone training end to end on the tiny benchmark: each method trains and resumes to the same
+losses, unreadable videos are skipped and counted, DDP replicas stay in sync under torchrun."""
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
+
+from hiermovie.checkpoint import save_checkpoint
+from hiermovie.distributed import replicas_in_sync
+from hiermovie.errors import HiermovieError, VideoDecodeError
+from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES
+from hiermovie.extract.pretrain import PretrainOptions, pretrain
+from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs, load_backbone, probe_verbs
+from hiermovie.runlog import read_log
+
+TINY = replace(BACKBONE_PROFILES["tiny"], batch_size=4, epochs=2)
+
+
+def losses(run) -> list[float]:
+    return [r["loss"] for r in read_log(run / "log.jsonl") if "loss" in r]
+
+
+def train(data, out, steps, method="cvrl", **options):
+    config = replace(TINY, method=method)
+    return pretrain(
+        config, data, out, PretrainOptions(device="cpu", workers=0, max_steps=steps, progress=False, **options)
+    )
+
+
+@pytest.mark.parametrize("method", ["cvrl", "modist", "supervised"])
+def test_each_method_trains_and_resumes_to_the_same_losses(tiny_benchmark, tmp_path, method):
+    data = tiny_benchmark / "kinetics" / "train"
+    train(data, tmp_path / "interrupted", 2, method)
+    result = train(data, tmp_path / "interrupted", 3, method)  # resumes at step 2
+    train(data, tmp_path / "straight", 3, method)
+    assert result["step"] == 3 and (tmp_path / "interrupted" / "loss.png").stat().st_size > 0
+    assert losses(tmp_path / "interrupted") == losses(tmp_path / "straight")
+    assert all(torch.isfinite(torch.tensor(losses(tmp_path / "straight"))))
+    checkpoint = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["kind"] == "backbone" and checkpoint["step"] == 3 and "backbone" in checkpoint
+
+
+def test_modist_with_farneback_flow(tiny_benchmark, tmp_path):
+    result = train(tiny_benchmark / "kinetics" / "train", tmp_path / "run", 1, "modist", motion="farneback")
+    assert result["step"] == 1 and {"loss_vv", "loss_vm", "loss_mv"} <= set(read_log(tmp_path / "run" / "log.jsonl")[0])
+
+
+def test_unreadable_videos_are_skipped_and_counted_unless_strict(tiny_benchmark, tmp_path):
+    data = tmp_path / "videos"
+    shutil.copytree(tiny_benchmark / "kinetics" / "train", data)
+    broken = sorted(data.rglob("*.mp4"))[0]
+    broken.write_bytes(b"")
+    result = train(data, tmp_path / "run", 3)
+    assert result["skipped"] == 1 and broken.name in (tmp_path / "run" / "skipped.txt").read_text()
+    with pytest.raises(VideoDecodeError, match="empty file"):
+        train(data, tmp_path / "strict", 3, strict=True)
+
+
+def test_a_changed_config_is_not_resumed(tiny_benchmark, tmp_path):
+    train(tiny_benchmark / "kinetics" / "train", tmp_path / "run", 1)
+    with pytest.raises(HiermovieError, match="another config.*lr"):
+        pretrain(
+            replace(TINY, lr=0.5),
+            tiny_benchmark / "kinetics" / "train",
+            tmp_path / "run",
+            PretrainOptions(device="cpu", workers=0, max_steps=2, progress=False),
+        )
+
+
+def test_unknown_method_and_wrong_checkpoint_kind_are_refused(tiny_benchmark, tmp_path):
+    with pytest.raises(HiermovieError, match="unknown method 'simclr'"):
+        pretrain(replace(TINY, method="simclr"), tiny_benchmark / "kinetics" / "train", tmp_path / "run")
+    save_checkpoint(tmp_path / "txe.pt", kind="txe", config=TINY, step=0)
+    with pytest.raises(HiermovieError, match="a 'txe' checkpoint; expected 'backbone'"):
+        load_backbone(TINY, tmp_path / "txe.pt")
+
+
+def test_verb_finetuning_and_probe_score_vidsitu_metrics(tiny_benchmark, tmp_path):
+    vidsitu = tiny_benchmark / "vidsitu"
+    options = VerbRunOptions(device="cpu", workers=0, max_steps=2, progress=False)
+    result = finetune_verbs(TINY, VERB_FINETUNE_PROFILES["tiny"], vidsitu, tmp_path / "ft", options=options)
+    assert result["step"] == 2 and 0 <= result["acc1"] <= result["acc5"] <= 1
+    probe = probe_verbs(
+        TINY,
+        VERB_FINETUNE_PROFILES["tiny"],
+        vidsitu,
+        tmp_path / "ft" / "checkpoint.pt",
+        options=replace(options, max_steps=None),
+    )
+    assert 0 <= probe["acc1"] <= probe["acc5"] <= 1
+
+
+def test_two_process_torchrun_keeps_replicas_in_sync(tiny_benchmark, tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "hiermovie",
+        "backbone",
+        "pretrain",
+        "--data",
+        str(tiny_benchmark / "kinetics" / "train"),
+        "--out",
+        str(out),
+        "--profile",
+        "tiny",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "2",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = read_log(out / "log.jsonl")
+    assert [r["step"] for r in records if "loss" in r] == [1, 2]
+    assert records[-1] == {"step": 2, "replicas_in_sync": True}
+
+
+def _diverge(rank: int, port: int, results) -> None:
+    torch_dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    model = torch.nn.Linear(3, 2)
+    torch.nn.init.constant_(model.weight, 1.0)
+    torch.nn.init.constant_(model.bias, 0.0)
+    same = replicas_in_sync(model)
+    with torch.no_grad():
+        model.bias.fill_(float(rank))
+    results[rank] = (same, replicas_in_sync(model))
+    torch_dist.destroy_process_group()
+
+
+def test_the_sync_check_detects_diverged_replicas():
+    results = mp.Manager().dict()
+    port = 29500 + torch.randint(0, 2000, ()).item()
+    mp.spawn(_diverge, args=(port, results), nprocs=2)
+    assert dict(results) == {0: (True, False), 1: (True, False)}
+
+
+def test_cli_pretrain_reports_a_bad_method(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hiermovie",
+            "backbone",
+            "pretrain",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--method",
+            "byol",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Invalid value for '--method'" in result.stderr
+    assert "Traceback" not in result.stderr
