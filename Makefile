@@ -41,6 +41,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/bench_decode.py
+	$(BIN)/python bench/bench_backbone_train.py
 
 clean:
 	rm -rf runs
@@ -52,13 +53,13 @@ data: $(DATA)/synth.json
 $(DATA)/synth.json: $(call stage_code,datasets) | setup
 	$(HM) synth --out $(DATA) --size $(SIZE) --seed $(SEED) --force
 
-backbone: $(RUN)/backbone/checkpoint.pt
-$(RUN)/backbone/checkpoint.pt: $(DATA)/synth.json $(call stage_code,extract)
+backbone: $(RUN)/backbone/summary.json
+$(RUN)/backbone/summary.json: $(DATA)/synth.json $(call stage_code,extract)
 	$(HM) backbone pretrain --method cvrl --profile tiny --data $(DATA)/kinetics/train --out $(RUN)/backbone
 
 extract: $(RUN)/cache/manifest.json
-$(RUN)/cache/manifest.json: $(RUN)/backbone/checkpoint.pt $(call stage_code,extract)
-	$(HM) extract --backbone $< --data $(DATA) --out $(RUN)/cache
+$(RUN)/cache/manifest.json: $(RUN)/backbone/summary.json $(call stage_code,extract)
+	$(HM) extract --backbone $(RUN)/backbone/checkpoint.pt --data $(DATA) --out $(RUN)/cache
 
 txe: $(RUN)/txe/checkpoint.pt
 $(RUN)/txe/checkpoint.pt: $(RUN)/cache/manifest.json $(call stage_code,contextualize) $(call stage_code,cache)

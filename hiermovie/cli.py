@@ -141,7 +141,7 @@ def backbone_pretrain(
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save every N steps (and every epoch).")] = 50,
     strict: Annotated[bool, typer.Option(help="Fail on an unreadable video instead of skipping it.")] = False,
 ) -> None:
-    """Pretrain Slow-D by CVRL, MoDist or supervised learning (data-parallel under torchrun)."""
+    """Pretrain Slow-D: CVRL, MoDist or supervised (torchrun-ready)."""
     from hiermovie.extract.config import BACKBONE_PROFILES
     from hiermovie.extract.pretrain import PretrainOptions, pretrain
 
@@ -177,7 +177,7 @@ def backbone_finetune_verbs(
     seed: SeedOption = 0,
     max_steps: MaxStepsOption = 0,
 ) -> None:
-    """Finetune backbone + verb head end to end on VidSitu verbs (Acc@1, Acc@5, Rec@5 on valid)."""
+    """Finetune backbone + verb head on VidSitu verbs."""
     from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES
     from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs
 
@@ -198,7 +198,7 @@ def backbone_probe(
     seed: SeedOption = 0,
     out: Annotated[Path | None, typer.Option(help="Also write the metrics to this JSON file.")] = None,
 ) -> None:
-    """Linear verb probe on frozen pooled features (random weights without --backbone/--init)."""
+    """Linear verb probe on frozen pooled features."""
     import json
 
     from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES

@@ -183,17 +183,21 @@ def solarize(
 _VIEW_PROBS = {1: (1.0, 0.0), 2: (0.1, 0.2)}
 
 
-def cvrl_view(clips: torch.Tensor, size: int, view: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def cvrl_view(
+    clips: torch.Tensor, size: int, view: int, generator: torch.Generator | None = None, color_strength: float = 1.0
+) -> torch.Tensor:
     """One CVRL view: crop-resize, flip, jitter (p 0.8), grey (p 0.2), blur, solarize. Shape: (B, 3, T, size, size).
 
     `view` 1 blurs every clip and never solarizes; view 2 blurs with p 0.1 and solarizes with p 0.2.
+    `color_strength` scales the jitter (SimCLR's s; CVRL uses 1.0: brightness, contrast, saturation 0.8, hue 0.2).
     """
     if view not in _VIEW_PROBS:
         raise ValueError(f"CVRL view must be 1 or 2, got {view}")
     blur_p, solarize_p = _VIEW_PROBS[view]
+    s = color_strength
     out = random_resized_crop(clips, size, generator=generator)
     out = random_flip(out, generator=generator)
-    out = color_jitter(out, p=0.8, generator=generator)
+    out = color_jitter(out, 0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s, p=0.8, generator=generator)
     out = random_grayscale(out, p=0.2, generator=generator)
     out = gaussian_blur(out, p=blur_p, generator=generator)
     return solarize(out, p=solarize_p, generator=generator)

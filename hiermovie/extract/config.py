@@ -18,6 +18,7 @@ class BackboneConfig:
     projection_dim: int = 128  # contrastive embedding size (CVRL, MoDist heads)
     projection_hidden: int = 2048  # hidden width of the projection MLPs (CVRL, MaCLR: 2048)
     temperature: float = 0.1  # InfoNCE temperature (CVRL, MoDist)
+    color_strength: float = 1.0  # colour-jitter strength s (CVRL: 1.0); the toy world's identities are colours
     queue_size: int = 65536  # MoDist key queue length
     momentum: float = 0.999  # MoDist momentum-encoder update
     motion_width_divisor: int = 8  # MoDist motion network: 1/8 of the visual channels
@@ -33,9 +34,7 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    stride_sec: float = (
-        2.0  # event window for long videos: 1, 2 or 3 s (paper Table 2); 10 s clips use VidSitu's 5 events
-    )
+    stride_sec: float = 2.0  # long videos: 1, 2 or 3 s windows (Table 2); 10 s clips: VidSitu's 5 events
     dtype: str = "float16"  # feature dtype in the HDF5 shards (float16 or float32)
     batch_size: int = 32  # event clips per backbone forward, across videos
     num_workers: int = 2  # decoding processes
@@ -51,9 +50,10 @@ BACKBONE_PROFILES = {
         sampling_rate=8,
         crop_size=64,
         projection_hidden=256,
+        color_strength=0.5,  # see README "Deviation in tiny"
         queue_size=1024,
         batch_size=8,
-        epochs=4,
+        epochs=10,
         lr=0.05,
     ),
 }

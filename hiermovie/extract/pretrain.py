@@ -1,7 +1,9 @@
 """`hiermovie backbone pretrain`: CVRL, MoDist or supervised pretraining of Slow-D on a folder of
 videos, data-parallel under torchrun, resumable. Output: RUN/checkpoint.pt (kind "backbone"),
-RUN/log.jsonl, RUN/loss.png, RUN/skipped.txt (videos that could not be read)."""
+RUN/log.jsonl, RUN/loss.png, RUN/skipped.txt (videos that could not be read) and, once the run is
+complete, RUN/summary.json."""
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,9 +122,11 @@ def _pretrain(config, data, out, options, dist) -> dict:
         extra_state=lambda: {"backbone": backbone_of(method).state_dict(), "label_names": label_names(videos)},
         progress=options.progress,
     )
+    summary = {**record, "skipped": len(skipped), "checkpoint": str(out / "checkpoint.pt")}
     if dist.is_main:
         (out / "skipped.txt").write_text("".join(f"{problem}\n" for problem in sorted(skipped)))
-    return {**record, "skipped": len(skipped), "checkpoint": str(out / "checkpoint.pt")}
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))  # written last: the run is complete
+    return summary
 
 
 def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, device: torch.device) -> tuple:
@@ -137,7 +141,7 @@ def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, 
     augmented, motions = [], []
     for v, clip in enumerate(clips):
         replay = torch.Generator(device).set_state(generator.get_state())  # same crop and flip for the flow
-        view = cvrl_view(clip, config.crop_size, view=v + 1, generator=generator)  # (B, 3, T, S, S)
+        view = cvrl_view(clip, config.crop_size, v + 1, generator, config.color_strength)  # (B, 3, T, S, S)
         augmented.append(to_device_clips(normalize(view), device))
         if config.method == "modist":
             motions.append(to_device_clips(_motion_input(batch, v, view, replay, config, device), device))

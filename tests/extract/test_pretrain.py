@@ -2,8 +2,10 @@
 losses, unreadable videos are skipped and counted, DDP replicas stay in sync under torchrun."""
 
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -24,6 +26,27 @@ TINY = replace(BACKBONE_PROFILES["tiny"], batch_size=4, epochs=2)
 
 def losses(run) -> list[float]:
     return [r["loss"] for r in read_log(run / "log.jsonl") if "loss" in r]
+
+
+def cli_pretrain(benchmark, out, *extra: str) -> list[str]:
+    """Arguments of `hiermovie backbone pretrain` on the tiny benchmark's clips, tiny profile, CPU."""
+    return [
+        "backbone",
+        "pretrain",
+        "--data",
+        str(benchmark / "kinetics" / "train"),
+        "--out",
+        str(out),
+        "--profile",
+        "tiny",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        *extra,
+    ]
 
 
 def train(data, out, steps, method="cvrl", **options):
@@ -98,31 +121,8 @@ def test_verb_finetuning_and_probe_score_vidsitu_metrics(tiny_benchmark, tmp_pat
 
 def test_two_process_torchrun_keeps_replicas_in_sync(tiny_benchmark, tmp_path):
     out = tmp_path / "ddp"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "hiermovie",
-        "backbone",
-        "pretrain",
-        "--data",
-        str(tiny_benchmark / "kinetics" / "train"),
-        "--out",
-        str(out),
-        "--profile",
-        "tiny",
-        "--batch-size",
-        "4",
-        "--max-steps",
-        "2",
-        "--device",
-        "cpu",
-        "--workers",
-        "0",
-    ]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hiermovie"]
+    command += cli_pretrain(tiny_benchmark, out, "--max-steps", "2")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     records = read_log(out / "log.jsonl")
@@ -169,3 +169,25 @@ def test_cli_pretrain_reports_a_bad_method(tmp_path):
     )
     assert result.returncode == 2 and "Invalid value for '--method'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_continues_to_the_same_losses(tiny_benchmark, tmp_path):
+    def command(out):
+        return [
+            sys.executable,
+            "-m",
+            "hiermovie",
+            *cli_pretrain(tiny_benchmark, out, "--epochs", "3", "--checkpoint-every", "1"),
+        ]
+
+    killed = subprocess.Popen(command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(read_log(tmp_path / "killed" / "log.jsonl")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert len(read_log(tmp_path / "killed" / "log.jsonl")) < 9, "the run finished before it could be killed"
+    for out in (tmp_path / "killed", tmp_path / "straight"):
+        subprocess.run(command(out), check=True, capture_output=True)
+    assert losses(tmp_path / "killed") == losses(tmp_path / "straight") and len(losses(tmp_path / "straight")) == 9
