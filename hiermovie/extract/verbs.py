@@ -98,25 +98,32 @@ def _inputs(batch: dict, device: torch.device) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_top5(
-    model: nn.Module,
+def event_outputs(
+    module: nn.Module,
     clips: tuple[VidSituClip, ...],
     config: BackboneConfig,
-    vocab: list[str],
     device: torch.device,
     workers: int = 2,
     progress: bool = False,
-) -> list[list[list[str]]]:
-    """Top-5 verb ids per event of every clip, in VidSitu's prediction layout."""
-    model.eval()
+) -> torch.Tensor:
+    """`module` (a backbone or a verb classifier) on every event clip, in eval mode.
+
+    Shape: (len(clips) * 5, output) float32 on the CPU, events of a clip consecutive.
+    """
+    module.eval()
     loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
-    top5 = []
-    for batch in tqdm(loader, desc="verbs: predicting", unit="batch", disable=not progress):
+    outputs = []
+    for batch in tqdm(loader, desc="events", unit="batch", disable=not progress):
         with autocast(device):
-            logits = model(_inputs(batch, device)).float()  # (B * 5, verbs)
-        best = logits.topk(min(5, logits.shape[1]), dim=1).indices.view(-1, len(EVENTS), min(5, logits.shape[1]))
-        top5 += [[[vocab[j] for j in event] for event in clip] for clip in best.tolist()]
-    return top5
+            outputs.append(module(_inputs(batch, device)).float().cpu())  # (B * 5, output)
+    return torch.cat(outputs)
+
+
+def top5_verbs(scores: torch.Tensor, vocab: list[str]) -> list[list[list[str]]]:
+    """Top-5 verb ids per event, in VidSitu's prediction layout [clip][event][rank], from (N * 5, verbs)."""
+    k = min(5, scores.shape[1])
+    best = scores.topk(k, dim=1).indices.view(-1, len(EVENTS), k)  # (N, 5, k)
+    return [[[vocab[j] for j in event] for event in clip] for clip in best.tolist()]
 
 
 def score(top5: list, clips: tuple[VidSituClip, ...]) -> dict[str, float]:
@@ -176,9 +183,8 @@ def finetune_verbs(
             return F.cross_entropy(logits, labels, ignore_index=IGNORE), {}
 
         def epoch_end(epoch: int) -> dict[str, float]:
-            return score(
-                predict_top5(model, valid.clips, backbone_config, vocab, dist.device, options.workers), valid.clips
-            )
+            logits = event_outputs(model, valid.clips, backbone_config, dist.device, options.workers)  # (N * 5, V)
+            return score(top5_verbs(logits, vocab), valid.clips)
 
         record = fit(
             model=model,
@@ -201,25 +207,6 @@ def finetune_verbs(
         return record
     finally:
         shutdown()
-
-
-@torch.inference_mode()
-def pooled_features(
-    backbone: SlowD,
-    clips: tuple[VidSituClip, ...],
-    config: BackboneConfig,
-    device: torch.device,
-    workers: int = 2,
-    progress: bool = True,
-) -> torch.Tensor:
-    """Frozen pooled features of every event. Shape: (len(clips) * 5, D) float32 on the CPU."""
-    backbone.eval()
-    loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
-    features = []
-    for batch in tqdm(loader, desc="probe: features", unit="batch", disable=not progress):
-        with autocast(device):
-            features.append(backbone(_inputs(batch, device)).float().cpu())  # (B * 5, D)
-    return torch.cat(features)
 
 
 def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, weight_decay: float) -> nn.Linear:
@@ -256,14 +243,11 @@ def probe_verbs(
     backbone_config, backbone = load_backbone(backbone_config, checkpoint, init)
     backbone = backbone.to(device)
     vocab = verb_vocabulary(train.clips)
-    train_x = pooled_features(backbone, train.clips, backbone_config, device, options.workers, options.progress)
-    valid_x = pooled_features(backbone, valid.clips, backbone_config, device, options.workers, options.progress)
+    train_x = event_outputs(backbone, train.clips, backbone_config, device, options.workers, options.progress)
+    valid_x = event_outputs(backbone, valid.clips, backbone_config, device, options.workers, options.progress)
     mean, std = train_x.mean(0), train_x.std(0) + 1e-6
     labels = _event_labels(train.clips, torch.arange(len(train.clips)), {w: i for i, w in enumerate(vocab)})
     probe = fit_linear_probe((train_x - mean) / std, labels, len(vocab), config.probe_weight_decay)
     with torch.no_grad():
-        best = probe((valid_x - mean) / std).topk(min(5, len(vocab)), dim=1).indices  # (N * 5, 5)
-    top5 = [
-        [[vocab[j] for j in event] for event in clip] for clip in best.view(len(valid.clips), len(EVENTS), -1).tolist()
-    ]
-    return score(top5, valid.clips)
+        scores = probe((valid_x - mean) / std)  # (N * 5, verbs)
+    return score(top5_verbs(scores, vocab), valid.clips)
