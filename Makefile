@@ -42,6 +42,7 @@ format: setup
 bench: setup
 	$(BIN)/python bench/bench_decode.py
 	$(BIN)/python bench/bench_backbone_train.py
+	$(BIN)/python bench/bench_extract.py
 
 clean:
 	rm -rf runs
@@ -59,7 +60,7 @@ $(RUN)/backbone/summary.json: $(DATA)/synth.json $(call stage_code,extract)
 
 extract: $(RUN)/cache/manifest.json
 $(RUN)/cache/manifest.json: $(RUN)/backbone/summary.json $(call stage_code,extract)
-	$(HM) extract --backbone $(RUN)/backbone/checkpoint.pt --data $(DATA) --out $(RUN)/cache
+	$(HM) extract --backbone $(RUN)/backbone/checkpoint.pt --data $(DATA) --out $(RUN)/cache --profile tiny --stride 1
 
 txe: $(RUN)/txe/checkpoint.pt
 $(RUN)/txe/checkpoint.pt: $(RUN)/cache/manifest.json $(call stage_code,contextualize) $(call stage_code,cache)

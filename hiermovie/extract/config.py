@@ -36,8 +36,9 @@ class BackboneConfig:
 class ExtractConfig:
     stride_sec: float = 2.0  # long videos: 1, 2 or 3 s windows (Table 2); 10 s clips: VidSitu's 5 events
     dtype: str = "float16"  # feature dtype in the HDF5 shards (float16 or float32)
+    compression: str | None = None  # None or "lzf" (never gzip: random reads ~15x slower)
     batch_size: int = 32  # event clips per backbone forward, across videos
-    num_workers: int = 2  # decoding processes
+    videos_per_shard: int = 64  # shard k holds videos [64k, 64k + 64) of the sorted list, whatever the ranks
 
 
 BACKBONE_PROFILES = {
@@ -60,7 +61,7 @@ BACKBONE_PROFILES = {
 
 EXTRACT_PROFILES = {
     "paper": ExtractConfig(),
-    "tiny": ExtractConfig(batch_size=16, num_workers=1),
+    "tiny": ExtractConfig(batch_size=16, videos_per_shard=16),
 }
 
 

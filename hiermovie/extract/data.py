@@ -30,10 +30,11 @@ class VideoClips(Dataset):
     """Item i: {"clips": (V, T, H, W, 3) uint8, "label": int, "skipped": [problems][, "flow": (V, T, H, W, 3)]}.
 
     An unreadable video is replaced by the next readable one (so every batch keeps its size, which
-    DDP's collectives need) and its problem listed; with `strict` it raises instead. Randomness
+    DDP's collectives need) and its problem listed; with `strict` the item has no "clips". Randomness
     comes from (seed, epoch, i), so a resumed run draws the same clips."""
 
     def __init__(self, videos: list[LabeledVideo], sampling: ClipSampling, seed: int = 0, strict: bool = False):
+        # strict: stop at the first unreadable video (the caller raises on an item without "clips")
         self.videos, self.sampling, self.seed, self.strict = videos, sampling, seed, strict
         self.epoch = 0
 
@@ -46,10 +47,10 @@ class VideoClips(Dataset):
             video = self.videos[(i + attempt) % len(self.videos)]
             try:
                 return {**self._decode(video, np.random.default_rng([self.seed, self.epoch, i])), "skipped": skipped}
-            except VideoDecodeError as error:
-                if self.strict:
-                    raise
+            except VideoDecodeError as error:  # listed, not raised: DataLoader workers cannot re-raise it as is
                 skipped.append(str(error))
+                if self.strict:
+                    return {"skipped": skipped}
         raise VideoDecodeError(self.videos[i].path, "no video of the training set could be read")
 
     def _decode(self, video: LabeledVideo, rng: np.random.Generator) -> dict:
@@ -73,7 +74,9 @@ class VideoClips(Dataset):
 
 
 def collate_clips(items: list[dict]) -> dict:
-    """Stack a batch; collect the problems of the videos that were skipped."""
+    """Stack a batch; collect the problems of the videos that were skipped (only those, under strict)."""
+    if any("clips" not in item for item in items):
+        return {"skipped": [problem for item in items for problem in item["skipped"]]}
     batch = {
         "clips": torch.stack([item["clips"] for item in items]),  # (B, V, T, H, W, 3) uint8
         "labels": torch.tensor([item["label"] for item in items]),  # (B,)

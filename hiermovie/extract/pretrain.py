@@ -95,6 +95,8 @@ def _pretrain(config, data, out, options, dist) -> dict:
         plan = epoch_batches(len(videos), per_rank, options.seed, epoch, dist.rank, dist.world_size)[skip:]
         loader = DataLoader(dataset, batch_sampler=plan, num_workers=options.workers, collate_fn=collate_clips)
         for batch in loader:
+            if options.strict and batch["skipped"]:
+                raise HiermovieError(f"{batch['skipped'][0]} (--strict)")
             skipped.update(batch["skipped"])
             yield batch
 

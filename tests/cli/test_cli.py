@@ -103,6 +103,7 @@ def test_demo_writes_a_report(tiny_benchmark, tmp_path):
     result = hiermovie("demo", "--out", str(run), "--size", "tiny")
     assert result.returncode == 0, result.stderr
     report = (run / "report.md").read_text()
-    assert "| data (`hiermovie synth`) | done" in report and "not built yet (issue #4)" in report
+    assert "| data (`hiermovie synth`) | done" in report and "not built yet (issue #5)" in report
     assert "| backbone (CVRL pretraining" in report and "| CVRL |" in report
+    assert "| extract (event features" in report and "event tokens" in report
     assert (run / "example_clip.png").stat().st_size > 0 and (run / "verbs.png").stat().st_size > 0
