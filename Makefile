@@ -43,6 +43,8 @@ bench: setup
 	$(BIN)/python bench/bench_decode.py
 	$(BIN)/python bench/bench_backbone_train.py
 	$(BIN)/python bench/bench_extract.py
+	$(BIN)/python bench/bench_txe_train.py
+	$(BIN)/python bench/bench_queue_faiss.py
 
 clean:
 	rm -rf runs
@@ -62,18 +64,18 @@ extract: $(RUN)/cache/manifest.json
 $(RUN)/cache/manifest.json: $(RUN)/backbone/summary.json $(call stage_code,extract)
 	$(HM) extract --backbone $(RUN)/backbone/checkpoint.pt --data $(DATA) --out $(RUN)/cache --profile tiny --stride 1
 
-txe: $(RUN)/txe/checkpoint.pt
-$(RUN)/txe/checkpoint.pt: $(RUN)/cache/manifest.json $(call stage_code,contextualize) $(call stage_code,cache)
-	$(HM) txe pretrain --cache $(RUN)/cache --out $(RUN)/txe
+txe: $(RUN)/txe/summary.json
+$(RUN)/txe/summary.json: $(RUN)/cache/manifest.json $(call stage_code,contextualize) $(call stage_code,cache)
+	$(HM) txe pretrain --cache $(RUN)/cache --out $(RUN)/txe --profile tiny
 
 ablate: $(RUN)/ablate/table.md
 $(RUN)/ablate/table.md: $(RUN)/cache/manifest.json $(call stage_code,contextualize)
-	$(HM) ablate --cache $(RUN)/cache --grid table2 --runs 2 --out $(RUN)/ablate
+	$(HM) ablate --cache $(RUN)/cache --grid table2 --runs 3 --out $(RUN)/ablate --profile tiny
 
 tasks: $(RUN)/tasks/tables.md
-$(RUN)/tasks/tables.md: $(RUN)/txe/checkpoint.pt $(call stage_code,tasks)
-	$(HM) task all --cache $(RUN)/cache --txe $< --out $(RUN)/tasks
+$(RUN)/tasks/tables.md: $(RUN)/txe/summary.json $(call stage_code,tasks)
+	$(HM) task all --cache $(RUN)/cache --txe $(RUN)/txe/checkpoint.pt --out $(RUN)/tasks
 
 export: $(RUN)/export/events.parquet
-$(RUN)/export/events.parquet: $(RUN)/txe/checkpoint.pt
-	$(HM) export --cache $(RUN)/cache --txe $< --format parquet --out $@
+$(RUN)/export/events.parquet: $(RUN)/txe/summary.json
+	$(HM) export --cache $(RUN)/cache --txe $(RUN)/txe/checkpoint.pt --format parquet --out $@

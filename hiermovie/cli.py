@@ -284,6 +284,125 @@ def cache_verify(cache: CacheArgument) -> None:
     typer.echo(f"{cache}: all shards match the manifest")
 
 
+txe_app = typer.Typer(help="Pretrain the TxE contextualizer from a cache.", no_args_is_help=True)
+app.add_typer(txe_app, name="txe")
+CacheOption = Annotated[Path, typer.Option(help="An event cache (`hiermovie extract` output).")]
+ValFractionOption = Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of videos held out for retrieval.")]
+
+
+@txe_app.command("pretrain")
+def txe_pretrain(
+    cache: CacheOption,
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoint.pt, log.jsonl, loss.png (resumed if present).")],
+    profile: ProfileOption = Profile.paper,
+    epochs: EpochsOption = 0,
+    stride: Annotated[float, typer.Option(min=0, help="Token stride in s, a multiple of the cache's (0: 2 s).")] = 0,
+    loss: Annotated[str, typer.Option(help="contrastive (Eq. 1) | l2.")] = "contrastive",
+    mask_sampling: Annotated[str, typer.Option(help="uniform | max_discrepancy.")] = "uniform",
+    mask_sizes: Annotated[str, typer.Option(help="Mask-size set, e.g. 1,2,3 (empty: 1..floor(0.6 N)).")] = "",
+    target: Annotated[str, typer.Option(help="ema | live: the stop-gradient target projection.")] = "ema",
+    hard_negatives: Annotated[int, typer.Option(min=0, help="Top-k hardest distractors via FAISS (0: all).")] = 0,
+    batch_size: Annotated[int, typer.Option(min=0, help="Windows per step over all ranks (0: the profile's).")] = 0,
+    val_fraction: ValFractionOption = 0.1,
+    device: DeviceOption = Device.auto,
+    seed: SeedOption = 0,
+    max_steps: MaxStepsOption = 0,
+) -> None:
+    """Pretrain TxE by event mask prediction (torchrun-ready)."""
+    from dataclasses import replace
+
+    from hiermovie.contextualize.config import TXE_PROFILES
+    from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
+
+    config = _overridden(
+        TXE_PROFILES[profile.value],
+        epochs=epochs,
+        stride_sec=stride,
+        hard_negatives=hard_negatives,
+        batch_size=batch_size,
+    )
+    config = replace(
+        config, loss=loss, mask_sampling=mask_sampling, target=target, mask_sizes=_ints(mask_sizes, "--mask-sizes")
+    )
+    options = TxEOptions(device=device.value, seed=seed, val_fraction=val_fraction, max_steps=max_steps or None)
+    summary = _run(pretrain_txe, config, cache, out, options)
+    typer.echo(
+        f"{summary['checkpoint']}: step {summary['step']}; masked-event retrieval on "
+        f"{summary['val_windows']} validation windows: R@1 {100 * summary['r1']:.2f}, "
+        f"R@5 {100 * summary['r5']:.2f}, median rank {summary['median_rank']:.0f}"
+    )
+
+
+def _ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=option) from None
+
+
+@app.command()
+def ablate(
+    cache: CacheOption,
+    out: Annotated[Path, typer.Option(help="Folder: table.md, table.csv, cells.jsonl (resumed), cells/.")],
+    grid: Annotated[str, typer.Option(help="table2, or a JSON/TOML file of rows (label, overrides).")] = "table2",
+    runs: Annotated[int, typer.Option(min=1, help="Seeds per row.")] = 3,
+    profile: ProfileOption = Profile.paper,
+    epochs: EpochsOption = 0,
+    val_fraction: ValFractionOption = 0.1,
+    device: DeviceOption = Device.auto,
+) -> None:
+    """Sweep TxE pretraining configs (Table 2) x seeds on one cache."""
+    from hiermovie.contextualize.ablate import ablate as run_grid
+    from hiermovie.contextualize.ablate import load_grid
+    from hiermovie.contextualize.config import TXE_PROFILES
+    from hiermovie.contextualize.pretrain import TxEOptions
+
+    config = _overridden(TXE_PROFILES[profile.value], epochs=epochs)
+    options = TxEOptions(device=device.value, val_fraction=val_fraction, progress=False)
+    table = _run(lambda: run_grid(config, cache, load_grid(grid), runs, out, options))
+    typer.echo(table.read_text())
+
+
+class ExportFormat(StrEnum):
+    npy = "npy"
+    parquet = "parquet"
+    hdf5 = "hdf5"
+    faiss = "faiss"
+
+
+@app.command()
+def export(
+    cache: CacheOption,
+    out: Annotated[Path, typer.Option(help="Output file or folder.")],
+    format: Annotated[ExportFormat, typer.Option(help="npy | parquet | hdf5 | faiss.")] = ExportFormat.parquet,
+    txe: Annotated[Path | None, typer.Option(help="A TxE checkpoint: add contextualized embeddings.")] = None,
+) -> None:
+    """Export raw and contextualized event embeddings."""
+    from hiermovie.contextualize.export import export_cache
+
+    path = _run(export_cache, cache, txe, format.value, out)
+    typer.echo(f"{path}: written")
+
+
+@app.command()
+def search(
+    index: Annotated[Path, typer.Option(help="An export (any format).")],
+    event: Annotated[str | None, typer.Option(help="VIDEO:INDEX, an event of the export.")] = None,
+    vector: Annotated[Path | None, typer.Option(help="A .npy query vector instead of --event.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many neighbours.")] = 5,
+) -> None:
+    """Print the nearest events in an index."""
+    from hiermovie.contextualize.export import search as nearest
+
+    if (event is None) == (vector is None):
+        raise typer.BadParameter("give exactly one of --event VIDEO:INDEX or --vector FILE.npy")
+    for row in _run(nearest, index, event if event is not None else vector, k):
+        typer.echo(
+            f"{row['rank']:>3}  {row['score']:.4f}  {row['video_id']}:{row['index']}  "
+            f"[{row['start_sec']:.1f}, {row['end_sec']:.1f}) s"
+        )
+
+
 def _verb_line(metrics: dict) -> str:
     return (
         f"verbs on valid: Acc@1 {100 * metrics['acc1']:.2f}, Acc@5 {100 * metrics['acc5']:.2f}, "
@@ -292,10 +411,6 @@ def _verb_line(metrics: dict) -> str:
 
 
 PLANNED = {  # commands of later issues: they say so instead of pretending to work
-    "txe": ("Pretrain TxE by event mask prediction.", 5),
-    "ablate": ("Sweep TxE configs (Table 2) on one cache.", 5),
-    "export": ("Export raw and contextualized embeddings.", 5),
-    "search": ("Print the nearest events in an index.", 5),
     "task": ("Train task heads (VidSitu, LVU) from a cache.", 6),
     "evaluate": ("Score VidSitu-format prediction files.", 6),
 }

@@ -14,7 +14,7 @@ COMMANDS = ("synth", "backbone", "extract", "cache", "txe", "ablate", "task", "e
 
 
 def hiermovie(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hiermovie", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "hiermovie", *args], capture_output=True, text=True, timeout=600)
 
 
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -103,7 +103,8 @@ def test_demo_writes_a_report(tiny_benchmark, tmp_path):
     result = hiermovie("demo", "--out", str(run), "--size", "tiny")
     assert result.returncode == 0, result.stderr
     report = (run / "report.md").read_text()
-    assert "| data (`hiermovie synth`) | done" in report and "not built yet (issue #5)" in report
+    assert "| data (`hiermovie synth`) | done" in report and "not built yet (issue #6)" in report
     assert "| backbone (CVRL pretraining" in report and "| CVRL |" in report
     assert "| extract (event features" in report and "event tokens" in report
+    assert "| mask prediction |" in report and (run / "export" / "events.parquet").is_file()
     assert (run / "example_clip.png").stat().st_size > 0 and (run / "verbs.png").stat().st_size > 0

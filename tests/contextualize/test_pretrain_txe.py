@@ -1,0 +1,133 @@
+"""TxE pretraining from a real cache of the tiny benchmark: trains, resumes to the same losses,
+refuses configs that cannot run on the cache, runs data-parallel, and the ablation grid writes its
+tables and resumes."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+
+from hiermovie.checkpoint import save_checkpoint
+from hiermovie.contextualize.ablate import GridRow, ablate, load_grid
+from hiermovie.contextualize.config import TXE_PROFILES
+from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
+from hiermovie.errors import HiermovieError
+from hiermovie.extract.backbone import create_slow_d
+from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
+from hiermovie.extract.featurize import ExtractOptions, extract
+from hiermovie.runlog import read_log
+
+TINY = replace(TXE_PROFILES["tiny"], batch_size=8, epochs=2, queue_size=64)
+OPTIONS = TxEOptions(device="cpu", val_fraction=0.3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def cache(tiny_benchmark, tmp_path_factory):
+    """The tiny benchmark extracted at 1 s by a random tiny backbone (256-d)."""
+    folder = tmp_path_factory.mktemp("txe_cache")
+    torch.manual_seed(0)
+    checkpoint = folder / "backbone.pt"
+    config = BACKBONE_PROFILES["tiny"]
+    save_checkpoint(checkpoint, kind="backbone", config=config, step=0, backbone=create_slow_d(config).state_dict())
+    extract(
+        checkpoint,
+        tiny_benchmark,
+        folder / "cache",
+        replace(EXTRACT_PROFILES["tiny"], stride_sec=1.0),
+        ExtractOptions(device="cpu", workers=0, progress=False),
+    )
+    return folder / "cache"
+
+
+def losses(run) -> list[float]:
+    return [r["loss"] for r in read_log(run / "log.jsonl") if "loss" in r]
+
+
+def test_pretraining_resumes_to_the_same_losses(cache, tmp_path):
+    pretrain_txe(TINY, cache, tmp_path / "resumed", replace(OPTIONS, max_steps=3))
+    summary = pretrain_txe(TINY, cache, tmp_path / "resumed", OPTIONS)
+    straight = pretrain_txe(TINY, cache, tmp_path / "straight", OPTIONS)
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight") and summary["step"] == straight["step"] > 3
+    assert 0 <= summary["r1"] <= summary["r5"] <= 1 and summary["median_rank"] >= 1
+    assert json.loads((tmp_path / "straight" / "summary.json").read_text())["val_windows"] > 0
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (replace(TINY, input_dim=2048), "features are 256-d, the TxE config expects 2048"),
+        (replace(TINY, mask_sizes=(5,)), "mask size 5 leaves no context in a window of 5 tokens"),
+        (replace(TINY, stride_sec=1.5), "stride 1.5 s is not a multiple of the extraction stride 1 s"),
+        (replace(TINY, loss="cosine"), "unknown loss 'cosine'"),
+    ],
+)
+def test_configs_that_cannot_run_on_the_cache_are_refused(cache, tmp_path, config, message):
+    with pytest.raises(HiermovieError, match=message):
+        pretrain_txe(config, cache, tmp_path / "run", OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"loss": "l2"},
+        {"mask_sampling": "max_discrepancy"},
+        {"hard_negatives": 4},
+        {"target": "live", "exclude_same_video": False},
+        {"stride_sec": 2.0},
+    ],
+)
+def test_every_table2_variant_trains(cache, tmp_path, overrides):
+    summary = pretrain_txe(replace(TINY, **overrides), cache, tmp_path / "run", replace(OPTIONS, max_steps=3))
+    assert summary["step"] == 3 and all(torch.isfinite(torch.tensor(losses(tmp_path / "run"))))
+
+
+def test_ablation_grid_writes_tables_and_resumes(cache, tmp_path):
+    grid_file = tmp_path / "grid.json"
+    grid_file.write_text(
+        json.dumps(
+            {"rows": [{"label": "random", "overrides": None}, {"label": "mask {1}", "overrides": {"mask_sizes": [1]}}]}
+        )
+    )
+    grid = load_grid(str(grid_file))
+    assert grid == [GridRow("random", None), GridRow("mask {1}", {"mask_sizes": [1]})]
+    table = ablate(TINY, cache, grid, 2, tmp_path / "out", OPTIONS)
+    cells = (tmp_path / "out" / "cells.jsonl").read_text()
+    assert len(cells.splitlines()) == 4 and "| random |" in table.read_text() and "| mask {1} |" in table.read_text()
+    assert (tmp_path / "out" / "table.csv").read_text().count("\n") == 3
+    ablate(TINY, cache, grid, 2, tmp_path / "out", OPTIONS)  # everything done: nothing rerun
+    assert (tmp_path / "out" / "cells.jsonl").read_text() == cells
+    assert [row.label for row in load_grid("table2")][:2] == ["random init (no pretraining)", "mask {1}"]
+
+
+def test_two_process_torchrun_keeps_replicas_in_sync(cache, tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "hiermovie",
+        "txe",
+        "pretrain",
+        "--cache",
+        str(cache),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--profile",
+        "tiny",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--val-fraction",
+        "0.3",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert read_log(tmp_path / "ddp" / "log.jsonl")[-1] == {"step": 2, "replicas_in_sync": True}
