@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hiermovie.ring_buffer import ring_slots
+
 
 class NegativeQueue(nn.Module):
     """Ring buffer of the last `size` L2-normalised keys and the video each came from.
@@ -64,8 +66,7 @@ class NegativeQueue(nn.Module):
         if count == 0:
             return
         kept = keys[-self.size :].detach().to(self.keys.dtype)  # (m, H), m = min(n, K)
-        start = self.pointer + (count - kept.shape[0])  # () slot of kept[0] had all n been written
-        slots = (start + torch.arange(kept.shape[0], device=self.keys.device)) % self.size  # (m,)
+        slots = ring_slots(self.pointer, count, self.size)  # (m,)
         self.keys.index_copy_(0, slots, kept)
         self.video.index_copy_(0, slots, video[-self.size :].to(self.video))
         self.pointer.copy_((self.pointer + count) % self.size)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hiermovie.ring_buffer import ring_slots
+
 
 class KeyQueue(nn.Module):
     """Ring buffer of the last `size` L2-normalised keys.
@@ -47,9 +49,7 @@ class KeyQueue(nn.Module):
         if count == 0:
             return
         kept = keys[-self.size :].detach().to(self.keys.dtype)  # (m, D), m = min(n, K)
-        start = self.pointer + (count - kept.shape[0])  # () row of kept[0] had all n been written
-        rows = (start + torch.arange(kept.shape[0], device=self.keys.device)) % self.size  # (m,)
-        self.keys.index_copy_(0, rows, kept)
+        self.keys.index_copy_(0, ring_slots(self.pointer, count, self.size), kept)
         self.pointer.copy_((self.pointer + count) % self.size)
 
     def forward(self) -> Tensor:
