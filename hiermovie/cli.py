@@ -107,7 +107,9 @@ class Motion(StrEnum):
 
 backbone_app = typer.Typer(help="Pretrain, finetune or probe the Slow-D backbone.", no_args_is_help=True)
 app.add_typer(backbone_app, name="backbone")
-ProfileOption = Annotated[Profile, typer.Option(help="Model size: paper (Slow-D R50 16x4, 224 px) or tiny (CPU).")]
+ProfileOption = Annotated[
+    Profile, typer.Option(help="paper: the paper's model sizes; tiny: the same code for 2 CPU cores.")
+]
 DeviceOption = Annotated[Device, typer.Option(help="auto: CUDA when available.")]
 WorkersOption = Annotated[int, typer.Option(min=0, help="Decoding processes per rank.")]
 SeedOption = Annotated[int, typer.Option(min=0, help="Seed of initial weights, data order and augmentation.")]
