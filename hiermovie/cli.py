@@ -405,6 +405,28 @@ def search(
         )
 
 
+class VidSituTask(StrEnum):
+    vb = "vb"
+    srl = "srl"
+    evrel = "evrel"
+
+
+@app.command()
+def evaluate(
+    task: Annotated[VidSituTask, typer.Option(help="vb (verbs) | srl (semantic roles) | evrel (relations).")],
+    pred: Annotated[Path, typer.Option(help="Predictions in VidSitu's format (JSON list of dicts).")],
+    ann: Annotated[Path, typer.Option(help="VidSitu root with vidsitu_annotations/.")],
+    split: Annotated[str, typer.Option(help="The split the ann_idx refer to.")] = "valid",
+    allow_pickle: Annotated[bool, typer.Option(help="Also read .pkl predictions (only from trusted sources).")] = False,
+) -> None:
+    """Score VidSitu-format prediction files (VidSitu's protocol)."""
+    import json
+
+    from hiermovie.tasks.vidsitu_eval import evaluate as score_predictions
+
+    typer.echo(json.dumps(_run(score_predictions, task.value, pred, ann, split, allow_pickle), indent=1))
+
+
 def _verb_line(metrics: dict) -> str:
     return (
         f"verbs on valid: Acc@1 {100 * metrics['acc1']:.2f}, Acc@5 {100 * metrics['acc5']:.2f}, "
@@ -414,7 +436,6 @@ def _verb_line(metrics: dict) -> str:
 
 PLANNED = {  # commands of later issues: they say so instead of pretending to work
     "task": ("Train task heads (VidSitu, LVU) from a cache.", 6),
-    "evaluate": ("Score VidSitu-format prediction files.", 6),
 }
 
 

@@ -108,3 +108,21 @@ def test_demo_writes_a_report(tiny_benchmark, tmp_path):
     assert "| extract (event features" in report and "event tokens" in report
     assert "| mask prediction |" in report and (run / "export" / "events.parquet").is_file()
     assert (run / "example_clip.png").stat().st_size > 0 and (run / "verbs.png").stat().st_size > 0
+
+
+def test_evaluate_scores_vidsitu_predictions_and_refuses_pickles(tiny_benchmark, tmp_path):
+    from hiermovie.datasets.vidsitu import EVENTS, load_vidsitu
+
+    root = tiny_benchmark / "vidsitu"
+    clips = load_vidsitu(root, "valid").clips
+    perfect = [{"ann_idx": c.ann_idx, "pred_vbs_ev": [[c.verb_ids[ev][0]] * 5 for ev in EVENTS]} for c in clips]
+    (tmp_path / "vb.json").write_text(json.dumps(perfect))
+    result = hiermovie("evaluate", "--task", "vb", "--pred", str(tmp_path / "vb.json"), "--ann", str(root))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["acc1"] == 1.0
+    (tmp_path / "vb.json").write_text(json.dumps(perfect[1:]))
+    missing = hiermovie("evaluate", "--task", "vb", "--pred", str(tmp_path / "vb.json"), "--ann", str(root))
+    assert_user_error(missing, "missing")
+    (tmp_path / "vb.pkl").write_bytes(b"\x80\x04N.")
+    pickled = hiermovie("evaluate", "--task", "vb", "--pred", str(tmp_path / "vb.pkl"), "--ann", str(root))
+    assert_user_error(pickled, "vb.pkl", "--allow-pickle")

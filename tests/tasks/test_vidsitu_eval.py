@@ -1,0 +1,311 @@
+"""VidSitu evaluation on tiny hand-built annotation folders, checked against independent computations."""
+
+import json
+import math
+import pickle
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiermovie.datasets.vidsitu import EVENTS, load_vidsitu
+from hiermovie.errors import AnnotationError, HiermovieError
+from hiermovie.tasks.verb_metrics import verb_metrics
+from hiermovie.tasks.vidsitu_eval import (
+    evaluate,
+    lea,
+    lea_f1,
+    read_predictions,
+    reference_annotations,
+    relation_metrics,
+    role_clusters,
+    srl_metrics,
+)
+
+EXAMPLES = Path("/work/shared/data/vidsitu_examples")
+ROLE_NAMES = {"Arg0": "Arg0 (agent)", "Arg1": "Arg1 (thing)", "Arg2": "Arg2 (other)", "AScn": "Scene of the Event"}
+VERBS = ["push.01"] * 6 + ["shove.01"] * 4
+
+
+def annotation(
+    roles: dict[str, dict[str, str]] | None = None,
+    verbs: dict[str, str] | None = None,
+    relations: dict[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """One annotator's five events: {ev: {short role: text}}, {ev: verb id}, {ev: EvRel} (defaults elsewhere)."""
+    roles, verbs, relations = roles or {}, verbs or {}, relations or {}
+    return {
+        ev: {
+            "Verb": verbs.get(ev, "push.01").split(".")[0],
+            "VerbID": verbs.get(ev, "push.01"),
+            "Args": {ROLE_NAMES[r]: text for r, text in roles.get(ev, {}).items()},
+            "Arg_List": {ROLE_NAMES[r]: str(k) for k, r in enumerate(roles.get(ev, {}), 1)},
+            **({} if ev == "Ev3" else {"EvRel": relations.get(ev, "Causes")}),
+        }
+        for ev in EVENTS
+    }
+
+
+def write_valid(root: Path, clips: list[list[dict]]) -> Path:
+    """A valid split with these clips, each a list of `annotation(...)` records (file order)."""
+    ann_dir = root / "vidsitu_annotations"
+    ids = [f"v_clip{k}_seg_0_10" for k in range(len(clips))]
+    records = []
+    for clip_id, anns in zip(ids, clips, strict=True):
+        for ann in anns:
+            records.append({ev: {"vid_seg_int": clip_id, **event} for ev, event in ann.items()})
+    vinfo = [{"vid_seg_int": clip_id, "vbid_lst": {ev: VERBS for ev in EVENTS}} for clip_id in ids]
+    files = {
+        "split_files/vseg_split_valid_lb.json": ids,
+        "vinfo_files/vinfo_valid_lb.json": vinfo,
+        "vseg_ann_files/vsann_valid_lb.json": records,
+    }
+    for name, data in files.items():
+        (ann_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (ann_dir / name).write_text(json.dumps(data))
+    return root
+
+
+def write_predictions(path: Path, entries: list[dict]) -> Path:
+    path.write_text(json.dumps(entries))
+    return path
+
+
+# ---------------------------------------------------------------- independent CIDEr-D and ROUGE-L
+
+
+def _ngrams(text: str, n: int) -> Counter:
+    words = text.split()
+    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def cider_d(items: list[tuple[str, list[str]]]) -> list[float]:
+    """CIDEr-D as in pycocoevalcap: IDF over these items' refs, clipped tf-idf cosine, length penalty sigma 6."""
+    log_n = math.log(len(items))
+    df = Counter(g for _, refs in items for g in {g for r in refs for n in range(1, 5) for g in _ngrams(r, n)})
+
+    def vec(text: str) -> tuple[list[dict], np.ndarray, int]:
+        vecs = [{g: tf * (log_n - math.log(max(1, df[g]))) for g, tf in _ngrams(text, n).items()} for n in range(1, 5)]
+        norms = np.array([math.sqrt(sum(v * v for v in d.values())) for d in vecs])
+        return vecs, norms, sum(_ngrams(text, 2).values())  # pycocoevalcap's "length" counts bigrams
+
+    scores = []
+    for hyp, refs in items:
+        hv, hn, hl = vec(hyp)
+        total = 0.0
+        for ref in refs:
+            rv, rn, rl = vec(ref)
+            sims = [sum(min(v, rv[n].get(g, 0.0)) * rv[n].get(g, 0.0) for g, v in hv[n].items()) for n in range(4)]
+            sims = [s / (hn[n] * rn[n]) if hn[n] and rn[n] else s for n, s in enumerate(sims)]
+            total += np.mean(sims) * math.exp(-((hl - rl) ** 2) / (2 * 6.0**2))
+        scores.append(10.0 * total / len(refs))
+    return scores
+
+
+def rouge_l(hyp: str, refs: list[str], beta: float = 1.2) -> float:
+    def lcs(a: list[str], b: list[str]) -> int:
+        table = np.zeros((len(a) + 1, len(b) + 1), dtype=int)
+        for i, x in enumerate(a):
+            for j, y in enumerate(b):
+                table[i + 1, j + 1] = table[i, j] + 1 if x == y else max(table[i, j + 1], table[i + 1, j])
+        return int(table[-1, -1])
+
+    h = hyp.split(" ")
+    precision = max(lcs(h, r.split(" ")) / len(h) for r in refs)
+    recall = max(lcs(h, r.split(" ")) / len(r.split(" ")) for r in refs)
+    if not precision or not recall:
+        return 0.0
+    return (1 + beta**2) * precision * recall / (recall + beta**2 * precision)
+
+
+# ---------------------------------------------------------------- LEA
+
+
+def test_lea_worked_example() -> None:
+    # notes 2.2: P = 3/5, R = 4/5, F1 = 0.6857
+    key = {"Ev1_Arg0": "man in red", "Ev2_Arg0": "man in red", "Ev2_Arg1": "the door"}
+    key |= {"Ev3_Arg0": "woman", "Ev3_AScn": "a hallway"}
+    sys = {"Ev1_Arg0": "a man", "Ev2_Arg0": "a man", "Ev2_Arg1": "a man", "Ev3_Arg0": "a woman"}
+    sys |= {"Ev3_AScn": "a hallway"}
+    p_num, p_den, r_num, r_den = lea(role_clusters(key), role_clusters(sys))
+    assert (p_num / p_den, r_num / r_den) == pytest.approx((0.6, 0.8))
+    assert round(lea_f1(p_num, p_den, r_num, r_den), 4) == 0.6857
+
+
+def test_lea_perfect_and_missing_mentions() -> None:
+    key = role_clusters({"Ev1_Arg0": "a", "Ev2_Arg0": "a", "Ev3_Arg1": "b"})
+    assert lea(key, key) == (3.0, 3.0, 3.0, 3.0)
+    # an unpredicted singleton is not resolved; the predicted pair is
+    assert lea(key, role_clusters({"Ev1_Arg0": "x", "Ev2_Arg0": "x"})) == (2.0, 2.0, 2.0, 3.0)
+
+
+# ---------------------------------------------------------------- SRL
+
+
+def test_srl_cider_rouge_and_macro_against_independent(tmp_path: Path) -> None:
+    # clip 0: Ev1 push.01 Arg0 + AScn; clip 1: Ev1 push.01 Arg0, Ev2 open.01 Arg1 (a singleton verb subset)
+    texts0 = [("the man", "a room"), ("a tall man", "the room"), ("man in red", "a big room")]
+    texts1 = [("the woman", "the door"), ("a woman", "a door"), ("woman in blue", "door")]
+    clip0 = [annotation({"Ev1": {"Arg0": a, "AScn": s}}) for a, s in texts0]
+    clip1 = [annotation({"Ev1": {"Arg0": a}, "Ev2": {"Arg1": d}}, verbs={"Ev2": "open.01"}) for a, d in texts1]
+    clips = load_vidsitu(write_valid(tmp_path, [clip0, clip1]), "valid").clips
+    preds = [
+        {"ann_idx": 0, "vb_output": {"Ev1": {"vb_id": "x.01", "Arg0": "the tall man"}}},  # AScn missing -> ""
+        {"ann_idx": 1, "vb_output": {"Ev1": {"Arg0": "a woman"}, "Ev2": {"Arg1": "the door"}}},
+    ]
+    metrics = srl_metrics(preds, clips)
+
+    # with 3 annotations, the references are all of them (order is irrelevant to CIDEr and ROUGE-L)
+    items = {
+        ("push.01", "Arg0"): [("the tall man", [a for a, _ in texts0]), ("a woman", [a for a, _ in texts1])],
+        ("push.01", "AScn"): [("", [s for _, s in texts0])],
+        ("open.01", "Arg1"): [("the door", [d for _, d in texts1])],
+    }
+    flat = [item for group in items.values() for item in group]
+    assert metrics["cider"] == pytest.approx(np.mean(cider_d(flat)))
+    assert metrics["rouge"] == pytest.approx(np.mean([rouge_l(h, r) for h, r in flat]))
+    push = items[("push.01", "Arg0")] + items[("push.01", "AScn")]
+    assert cider_d(items[("open.01", "Arg1")]) == [0.0]  # a singleton subset has IDF 0
+    assert metrics["MacroVb_cider"] == pytest.approx((np.mean(cider_d(push)) + 0.0) / 2)
+    assert metrics["Arg0_cider"] == pytest.approx(np.mean(cider_d(items[("push.01", "Arg0")])))
+    assert metrics["AScn_cider"] == 0.0 and metrics["Arg1_cider"] == 0.0
+    assert metrics["MacroArg_cider"] == pytest.approx(metrics["Arg0_cider"] / 3)
+    assert metrics["cider"] > 0 and 0 < metrics["lea"] <= 1
+
+
+def test_reference_permutation_seed5(tmp_path: Path) -> None:
+    clip0 = [annotation({"Ev1": {"Arg0": f"first {k}"}}) for k in range(3)]
+    clip1 = [annotation({"Ev1": {"Arg0": f"person number {k}"}}) for k in range(6)]
+    clips = load_vidsitu(write_valid(tmp_path, [clip0, clip1]), "valid").clips
+    np.random.seed(5)  # evl_fns: one legacy permutation per clip, in ann_idx order
+    perms = [np.random.permutation(len(c.annotations)) for c in clips]
+    for clip, perm, refs in zip(clips, perms, reference_annotations(clips), strict=True):
+        permuted = [clip.annotations[j] for j in perm]
+        assert refs == tuple([a for i, a in enumerate(permuted) if i != 3][:3])
+    chosen = {f"person number {k}" for k in perms[1][:3]}
+    left_out = sorted({f"person number {k}" for k in range(6)} - chosen)
+    for text, expected in [(sorted(chosen)[0], 1.0), (left_out[0], rouge_l(left_out[0], sorted(chosen)))]:
+        preds = [{"ann_idx": 0, "vb_output": {}}, {"ann_idx": 1, "vb_output": {"Ev1": {"Arg0": text}}}]
+        rouge = srl_metrics(preds, clips)["rouge"]
+        assert rouge == pytest.approx((0.0 + expected) / 2)
+    assert expected < 1.0
+
+
+# ---------------------------------------------------------------- relations
+
+
+def _relation_clip(labels: list[str]) -> list[dict]:
+    """Three annotations whose Ev1/Ev2/Ev4/Ev5 relations are labels[i] for annotation i."""
+    return [annotation(relations=dict.fromkeys(("Ev1", "Ev2", "Ev4", "Ev5"), label)) for label in labels]
+
+
+def test_relation_majority_rules(tmp_path: Path) -> None:
+    clips = [
+        _relation_clip(["Causes", "Causes", "Enables"]),  # majority Causes: annotations 0 and 1 count
+        _relation_clip(["Causes", "Enables", "NoRel"]),  # no majority: excluded
+        _relation_clip(["NoRel", "NoRel", "NoRel"]),
+    ]
+    clips = load_vidsitu(write_valid(tmp_path, clips), "valid").clips
+    preds = [
+        {"ann_idx": 0, "pred_evrels_ev": [["Causes", "Enables", "Enables"]] * 4},  # 1 of 2 records right
+        {"ann_idx": 1, "pred_evrels_ev": [["Causes", "Enables", "NoRel"]] * 4},  # perfect but excluded
+        {"ann_idx": 2, "pred_evrels_ev": [["NoRel", "NoRel", "Causes"]] * 4},  # 2 of 3 right
+    ]
+    metrics = relation_metrics(preds, clips)
+    assert metrics["Len"] == 4 * (2 + 3)
+    assert metrics["Top_1"] == pytest.approx(4 * (1 + 2) / 20)
+    assert metrics["Macro_Top_1"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_relation_uses_file_order_not_permutation(tmp_path: Path) -> None:
+    clip = _relation_clip(["Enables", "Enables", "Enables"]) + _relation_clip(["NoRel"])  # 4th ignored
+    clips = load_vidsitu(write_valid(tmp_path, [clip]), "valid").clips
+    metrics = relation_metrics([{"ann_idx": 0, "pred_evrels_ev": [["Enables"] * 3] * 4}], clips)
+    assert metrics["Top_1"] == 1.0 and metrics["Len"] == 12
+
+
+# ---------------------------------------------------------------- evaluate and reading
+
+
+def test_evaluate_verbs_dispatches_to_verb_metrics(tmp_path: Path) -> None:
+    root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)] * 2)
+    rows = [["push.01", "a.01"], ["shove.01"], ["b.01", "push.01"], ["c.01"], ["push.01"]]
+    path = write_predictions(
+        tmp_path / "vb.json",
+        [
+            {"ann_idx": 1, "pred_vbs_ev": rows},
+            {"ann_idx": 0, "pred_vbs_ev": rows},
+            {"ann_idx": 0, "pred_vbs_ev": [["c.01"]] * 5},
+        ],
+    )
+    expected = verb_metrics([rows, rows], [dict.fromkeys(EVENTS, VERBS)] * 2)
+    assert evaluate("vb", path, root) == pytest.approx(expected, nan_ok=True)
+    assert expected["acc1"] == pytest.approx(3 / 5)
+
+
+def test_evaluate_srl_and_evrel_end_to_end(tmp_path: Path) -> None:
+    anns = [annotation({"Ev1": {"Arg0": "the man"}, "Ev2": {"Arg0": "the man"}})] * 3
+    root = write_valid(tmp_path / "vs", [anns])
+    srl = [{"ann_idx": 0, "vb_output": {"Ev1": {"Arg0": "the man"}, "Ev2": {"Arg0": "the man"}}}]
+    metrics = evaluate("srl", write_predictions(tmp_path / "srl.json", srl), root)
+    assert metrics["rouge"] == pytest.approx(1.0) and metrics["lea"] == pytest.approx(1.0)
+    evrel = [{"ann_idx": 0, "pred_evrels_ev": [["Causes"] * 3] * 4}]
+    assert evaluate("evrel", write_predictions(tmp_path / "evrel.json", evrel), root)["Top_1"] == 1.0
+
+
+def test_evaluate_missing_ann_idx(tmp_path: Path) -> None:
+    root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)] * 7)
+    path = write_predictions(tmp_path / "p.json", [{"ann_idx": 2, "pred_evrels_ev": [["Causes"] * 3] * 4}])
+    with pytest.raises(HiermovieError, match=r"6 of 7 valid clips are missing \(ann_idx 0, 1, 3, 4, 5, \.\.\.\)"):
+        evaluate("evrel", path, root)
+
+
+def test_evaluate_rejects_bad_entries(tmp_path: Path) -> None:
+    root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)])
+    path = write_predictions(tmp_path / "p.json", [{"ann_idx": 0, "pred_evrels_ev": [["Causes"] * 3] * 3}])
+    with pytest.raises(AnnotationError, match=r"p\.json: entry 0 \(ann_idx 0\): pred_evrels_ev should be a list of 4"):
+        evaluate("evrel", path, root)
+    path = write_predictions(tmp_path / "q.json", [{"ann_idx": 5, "pred_evrels_ev": [["Causes"] * 3] * 4}])
+    with pytest.raises(AnnotationError, match="entry 0: ann_idx 5 is outside"):
+        evaluate("evrel", path, root)
+    with pytest.raises(HiermovieError, match="unknown VidSitu task"):
+        evaluate("captions", path, root)
+
+
+def test_read_predictions_refuses_pickle_without_opt_in(tmp_path: Path) -> None:
+    path = tmp_path / "preds.pkl"
+    path.write_bytes(pickle.dumps([{"ann_idx": 0}]))
+    with pytest.raises(HiermovieError, match=r"preds\.pkl: pickled predictions load only with --allow-pickle"):
+        read_predictions(path)
+    assert read_predictions(path, allow_pickle=True) == [{"ann_idx": 0}]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON"),
+        ('{"ann_idx": 0}', "expected a list"),
+        ('[{"ann_idx": 0}, 3]', "entry 1: expected an object"),
+        ('[{"ann_idx": "0"}]', "entry 0: 'ann_idx' should be a non-negative integer"),
+    ],
+)
+def test_read_predictions_malformed(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(AnnotationError, match=message) as info:
+        read_predictions(path)
+    assert str(info.value).startswith(str(path))
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="VidSitu example predictions not available")
+def test_example_files_parse() -> None:
+    vb = read_predictions(EXAMPLES / "vb_eg.pkl", allow_pickle=True)
+    assert sorted(e["ann_idx"] for e in vb) == list(range(30))
+    assert all(len(e["pred_vbs_ev"]) == 5 and all(len(row) == 5 for row in e["pred_vbs_ev"]) for e in vb)
+    evrel = read_predictions(EXAMPLES / "evrel_eg.pkl", allow_pickle=True)
+    assert len(evrel) == 30 and all(np.shape(e["pred_evrels_ev"]) == (4, 3) for e in evrel)
+    for name, count in [("vbarg_eg.pkl", 30), ("a.json", 2)]:
+        srl = read_predictions(EXAMPLES / name, allow_pickle=True)
+        assert len(srl) == count and all(set(e["vb_output"]) == set(EVENTS) for e in srl)
+        assert all(isinstance(text, str) for e in srl for ev in e["vb_output"].values() for text in ev.values())
