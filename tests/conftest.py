@@ -27,3 +27,20 @@ def tiny_benchmark(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "tiny"
     generate(SYNTH_SIZES["tiny"], out, jobs=2, progress=False)
     return out
+
+
+def _write_one_by_one(size: int, batches: list[int]) -> tuple[list[float | None], int]:
+    """Write the running indices one by one into a list ring buffer: (slots, pointer)."""
+    slots: list[float | None] = [None] * size
+    pointer, index = 0, 0
+    for count in batches:
+        for _ in range(count):
+            slots[pointer] = float(index)
+            pointer, index = (pointer + 1) % size, index + 1
+    return slots, pointer
+
+
+@pytest.fixture
+def reference_fifo():
+    """The reference every queue of negatives (hiermovie.ring_buffer) is checked against."""
+    return _write_one_by_one

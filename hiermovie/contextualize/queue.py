@@ -15,13 +15,12 @@ every rank before `enqueue`, so all ranks hold the same queue (as MoCo's `concat
 """
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from hiermovie.ring_buffer import ring_slots
+from hiermovie.ring_buffer import RingBuffer
 
 
-class NegativeQueue(nn.Module):
+class NegativeQueue(RingBuffer):
     """Ring buffer of the last `size` L2-normalised keys and the video each came from.
 
     Args:
@@ -29,18 +28,11 @@ class NegativeQueue(nn.Module):
         dim: key dimension H (TxE's hidden width).
     """
 
-    keys: Tensor
     video: Tensor
-    pointer: Tensor
 
     def __init__(self, size: int, dim: int) -> None:
-        super().__init__()
-        if size <= 0 or dim <= 0:
-            raise ValueError(f"size and dim must be positive, got size={size}, dim={dim}")
-        self.size, self.dim = size, dim
-        self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1), persistent=True)  # (K, H)
+        super().__init__(size, dim)
         self.register_buffer("video", torch.full((size,), -1, dtype=torch.long), persistent=True)  # (K,) -1 empty
-        self.register_buffer("pointer", torch.zeros((), dtype=torch.long), persistent=True)  # () next slot
         self._index = None  # FAISS IndexFlatIP over the filled slots at the last refresh
         self._index_slots = torch.zeros(0, dtype=torch.long)  # (F,) queue slot of each index row
         self._index_video = torch.zeros(0, dtype=torch.long)  # (F,) video id of each index row
@@ -49,27 +41,15 @@ class NegativeQueue(nn.Module):
     def enqueue(self, keys: Tensor, video: Tensor) -> None:
         """Write `keys` and their video ids at the pointer, overwriting the oldest; only while training.
 
-        The keys are stored as given (the caller L2-normalises them). A batch of n is written in O(n),
-        in place (the buffers are never reallocated) and without a device sync. If n > K only the last K
-        are kept, at the slots they would reach if written one by one.
-
         Shape:
             keys: (n, H); video: (n,) long, any n.
         """
         if not self.training:
             return
-        if keys.dim() != 2 or keys.shape[1] != self.dim:
-            raise ValueError(f"keys must be (n, {self.dim}), got {tuple(keys.shape)}")
         if video.shape != keys.shape[:1]:
             raise ValueError(f"video must be ({keys.shape[0]},), got {tuple(video.shape)}")
-        count = keys.shape[0]
-        if count == 0:
-            return
-        kept = keys[-self.size :].detach().to(self.keys.dtype)  # (m, H), m = min(n, K)
-        slots = ring_slots(self.pointer, count, self.size)  # (m,)
-        self.keys.index_copy_(0, slots, kept)
+        slots = self.write(keys)  # (m,)
         self.video.index_copy_(0, slots, video[-self.size :].to(self.video))
-        self.pointer.copy_((self.pointer + count) % self.size)
 
     def forward(self) -> tuple[Tensor, Tensor]:
         """The queued keys and video ids, as copies.
@@ -142,6 +122,3 @@ class NegativeQueue(nn.Module):
         drop = same.gather(1, rows)  # (M, S) own-video candidates
         keep = torch.sort(drop.to(torch.uint8), dim=1, stable=True).indices[:, :take]  # (M, k') first kept ones
         return slots[rows.gather(1, keep)].to(queries.device)  # (M, k') queue slots
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}, dim={self.dim}"

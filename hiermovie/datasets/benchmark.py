@@ -5,7 +5,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS, find_video, load_lvu_task
@@ -14,7 +13,7 @@ from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.datasets.vidsitu import SPLITS, load_vidsitu
 from hiermovie.errors import InputFileError
 from hiermovie.extract.decode import probe_video, read_frames
-from hiermovie.extract.windows import clip_frame_indices, vidsitu_windows
+from hiermovie.extract.windows import event_clips_frame_indices, vidsitu_windows
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,9 @@ def check_benchmark(root: Path, decode_videos: int = 16, progress: bool = True) 
     verified, decode_started = 0, time.perf_counter()
     for clip in vidsitu["valid"].clips[:decode_videos]:
         info = probe_video(clip.video_path)
-        indices = np.concatenate(
-            [clip_frame_indices(w, info.fps, 16, 4, info.num_frames) for w in vidsitu_windows()]
-        )  # (80,) the 5 event clips of a 16x4 backbone
+        indices = event_clips_frame_indices(
+            vidsitu_windows(), info.fps, 16, 4, info.num_frames
+        )  # (80,) 5 clips of 16x4
         frames = read_frames(clip.video_path, indices)  # (80, H, W, 3)
         decoded = [read_frame_code(frame) for frame in frames]
         if decoded != indices.tolist():

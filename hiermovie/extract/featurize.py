@@ -36,7 +36,7 @@ from hiermovie.extract.config import BackboneConfig, ExtractConfig
 from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.instances import read_instances, roi_average, window_of_second
 from hiermovie.extract.verbs import load_backbone
-from hiermovie.extract.windows import EventWindow, clip_frame_indices, fixed_stride_windows, vidsitu_windows
+from hiermovie.extract.windows import EventWindow, event_clips_frame_indices, fixed_stride_windows, vidsitu_windows
 from hiermovie.profiles import config_dict
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
@@ -105,9 +105,7 @@ class VideoWindows(Dataset):
                 raise VideoDecodeError(
                     path, f"too short: {float(info.duration):.2f} s, less than one {self.stride} s window"
                 )
-            indices = np.concatenate(
-                [clip_frame_indices(w, info.fps, c.num_frames, c.sampling_rate, info.num_frames) for w in windows]
-            )  # (W * T,)
+            indices = event_clips_frame_indices(windows, info.fps, c.num_frames, c.sampling_rate, info.num_frames)
             frames = read_frames(path, indices, size=c.crop_size)  # (W * T, S, S, 3)
         except VideoDecodeError as error:  # returned, not raised: DataLoader workers cannot re-raise it as is
             return {"shard": shard, "video_id": video_id, "path": str(path), "failure": error.problem}

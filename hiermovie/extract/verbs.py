@@ -22,7 +22,7 @@ from hiermovie.extract.backbone import SlowD, create_slow_d
 from hiermovie.extract.config import BackboneConfig, VerbFinetuneConfig
 from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.weights import load_pretrained_backbone
-from hiermovie.extract.windows import clip_frame_indices, vidsitu_windows
+from hiermovie.extract.windows import event_clips_frame_indices, vidsitu_windows
 from hiermovie.schedules import cosine_schedule
 from hiermovie.tasks.verb_metrics import verb_metrics
 from hiermovie.training import fit
@@ -43,9 +43,7 @@ class EventClips(Dataset):
     def __getitem__(self, i: int) -> dict:
         c, path = self.config, self.clips[i].video_path
         info = probe_video(path)
-        indices = np.concatenate(
-            [clip_frame_indices(w, info.fps, c.num_frames, c.sampling_rate, info.num_frames) for w in vidsitu_windows()]
-        )  # (5 * T,)
+        indices = event_clips_frame_indices(vidsitu_windows(), info.fps, c.num_frames, c.sampling_rate, info.num_frames)
         frames = read_frames(path, indices, size=c.crop_size)  # (5 * T, S, S, 3)
         return {"clips": torch.from_numpy(frames.reshape(len(EVENTS), c.num_frames, *frames.shape[1:])), "index": i}
 

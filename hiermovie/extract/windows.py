@@ -68,3 +68,15 @@ def clip_frame_indices(
     start = center_frame(window, fps) - half_span
     indices = start + sampling_rate * np.arange(num_frames, dtype=np.int64)  # (num_frames,)
     return np.clip(indices, 0, video_frames - 1)
+
+
+def event_clips_frame_indices(
+    windows: list[EventWindow], fps: Fraction, num_frames: int, sampling_rate: int, video_frames: int
+) -> np.ndarray:
+    """The clips of all `windows` concatenated, so one decode call serves every event of a video.
+
+    Shape: (len(windows) * num_frames,) int64; clip w is rows [w * num_frames, (w + 1) * num_frames).
+    """
+    return np.concatenate(
+        [clip_frame_indices(w, fps, num_frames, sampling_rate, video_frames) for w in windows]
+    ).astype(np.int64)

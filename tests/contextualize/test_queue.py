@@ -18,17 +18,6 @@ def _video(start: int, count: int) -> torch.Tensor:
     return torch.arange(start, start + count) + 100  # id = running index + 100
 
 
-def _reference_fifo(size: int, batches: list[int]) -> tuple[list[float | None], int]:
-    """Write the running indices one by one into a list ring buffer."""
-    slots: list[float | None] = [None] * size
-    pointer, index = 0, 0
-    for count in batches:
-        for _ in range(count):
-            slots[pointer] = float(index)
-            pointer, index = (pointer + 1) % size, index + 1
-    return slots, pointer
-
-
 def test_init_is_normalised_empty_and_checkpointed():
     queue = NegativeQueue(size=16, dim=8)
     keys, video = queue()
@@ -55,13 +44,13 @@ def test_fifo_order_without_wrap():
     "size, batches",
     [(8, [3, 3, 3]), (5, [2, 2, 2, 2]), (4, [4, 4]), (6, [5, 7, 1]), (4, [10]), (4, [1, 9]), (3, [0, 2])],
 )
-def test_wrap_around_and_large_batches_match_writing_one_by_one(size, batches):
+def test_wrap_around_and_large_batches_match_writing_one_by_one(size, batches, reference_fifo):
     queue = NegativeQueue(size=size, dim=3)
     index = 0
     for count in batches:
         queue.enqueue(_keys(index, count), _video(index, count))
         index += count
-    slots, pointer = _reference_fifo(size, batches)
+    slots, pointer = reference_fifo(size, batches)
     assert queue.pointer.item() == pointer
     for slot, expected in enumerate(slots):
         if expected is None:

@@ -15,17 +15,6 @@ def _keys(start: int, count: int, dim: int = 3) -> torch.Tensor:
     return keys
 
 
-def _reference_fifo(size: int, batches: list[int]) -> tuple[list[float | None], int]:
-    """Write the running indices one by one into a list ring buffer."""
-    slots: list[float | None] = [None] * size
-    pointer, index = 0, 0
-    for count in batches:
-        for _ in range(count):
-            slots[pointer] = float(index)
-            pointer, index = (pointer + 1) % size, index + 1
-    return slots, pointer
-
-
 def test_init_is_normalised_and_checkpointed():
     queue = KeyQueue(size=16, dim=8)
     assert queue().shape == (16, 8)
@@ -47,14 +36,14 @@ def test_fifo_order_without_wrap():
     "size, batches",
     [(8, [3, 3, 3]), (5, [2, 2, 2, 2]), (4, [4, 4]), (6, [5, 7, 1]), (4, [10]), (4, [1, 9]), (3, [0, 2])],
 )
-def test_ring_buffer_matches_writing_one_by_one(size, batches):
+def test_ring_buffer_matches_writing_one_by_one(size, batches, reference_fifo):
     queue = KeyQueue(size=size, dim=3)
     before = queue.keys.clone()
     index = 0
     for count in batches:
         queue.enqueue(_keys(index, count))
         index += count
-    slots, pointer = _reference_fifo(size, batches)
+    slots, pointer = reference_fifo(size, batches)
     for row, expected in enumerate(slots):
         if expected is None:
             torch.testing.assert_close(queue.keys[row], before[row])  # never written: initial noise

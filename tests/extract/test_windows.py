@@ -9,6 +9,7 @@ from hiermovie.extract.windows import (
     EventWindow,
     center_frame,
     clip_frame_indices,
+    event_clips_frame_indices,
     fixed_stride_windows,
     vidsitu_windows,
 )
@@ -92,3 +93,9 @@ def test_two_second_stride_agrees_with_vidsitu_on_ten_second_clips():
 def test_non_positive_stride_is_refused():
     with pytest.raises(ValueError, match="stride"):
         fixed_stride_windows(Fraction(10), Fraction(0))
+
+
+def test_event_clips_concatenate_every_window_clip():
+    indices = event_clips_frame_indices(vidsitu_windows(), Fraction(30), 16, 4, 300)
+    assert indices.dtype == np.int64 and indices.shape == (80,)
+    assert indices.tolist() == [i for event in range(1, 6) for i in reference_vidsitu_clip(event, 16, 4)]
