@@ -74,7 +74,7 @@ $(RUN)/ablate/table.md: $(RUN)/cache/manifest.json $(call stage_code,contextuali
 
 tasks: $(RUN)/tasks/tables.md
 $(RUN)/tasks/tables.md: $(RUN)/txe/summary.json $(call stage_code,tasks)
-	$(HM) task all --cache $(RUN)/cache --txe $(RUN)/txe/checkpoint.pt --out $(RUN)/tasks
+	$(HM) task all --cache $(RUN)/cache --data $(DATA) --txe $(RUN)/txe/checkpoint.pt --out $(RUN)/tasks --profile tiny --runs 5
 
 export: $(RUN)/export/events.parquet
 $(RUN)/export/events.parquet: $(RUN)/txe/summary.json

@@ -434,24 +434,41 @@ def _verb_line(metrics: dict) -> str:
     )
 
 
-PLANNED = {  # commands of later issues: they say so instead of pretending to work
-    "task": ("Train task heads (VidSitu, LVU) from a cache.", 6),
-}
+class TaskName(StrEnum):
+    verb = "verb"
+    srl = "srl"
+    relation = "relation"
+    all = "all"
+    lvu = "lvu"
 
 
-def _planned_command(name: str, summary: str, issue: int) -> Callable[..., None]:
-    def command(ctx: typer.Context) -> None:
-        typer.echo(f"hiermovie {name}: not built yet (planned in issue #{issue}).", err=True)
+@app.command()
+def task(
+    name: Annotated[TaskName, typer.Argument(help="verb | srl | relation | all (the three VidSitu tasks) | lvu.")],
+    cache: CacheOption,
+    data: Annotated[Path, typer.Option(help="The benchmark folder, or a VidSitu root with vidsitu_annotations/.")],
+    out: Annotated[Path, typer.Option(help="Folder: tables.md, <task>/table.{md,json}, predictions/ (resumed).")],
+    txe: Annotated[Path | None, typer.Option(help="A mask-prediction TxE checkpoint: adds the MaskPred rows.")] = None,
+    runs: Annotated[int, typer.Option(min=0, help="Seeds per row (0: the profile's; paper 10).")] = 0,
+    rows: Annotated[str, typer.Option(help="Rows to run, e.g. features,pretrained (empty: all).")] = "",
+    profile: ProfileOption = Profile.paper,
+    epochs: EpochsOption = 0,
+    beam_size: Annotated[int, typer.Option(min=0, help="SRL decoding: 1 greedy, > 1 beam search (0: keep).")] = 0,
+    device: DeviceOption = Device.auto,
+) -> None:
+    """Train and evaluate VidSitu task heads from a cache: the paper's Tables 4, 1 and 3."""
+    if name is TaskName.lvu:
+        typer.echo("hiermovie task lvu: not built yet (planned in issue #7).", err=True)
         raise typer.Exit(2)
+    from hiermovie.contextualize.config import TXE_PROFILES
+    from hiermovie.tasks.config import TASK_PROFILES
+    from hiermovie.tasks.runs import TASK_ORDER, TaskOptions, run_tasks
 
-    command.__doc__ = f"{summary.rstrip('.')} (not built yet)."
-    return command
-
-
-for _name, (_summary, _issue) in PLANNED.items():
-    app.command(
-        _name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False
-    )(_planned_command(_name, _summary, _issue))
+    config = _overridden(TASK_PROFILES[profile.value], runs=runs, epochs=epochs, beam_size=beam_size)
+    tasks = TASK_ORDER if name is TaskName.all else (name.value,)
+    options = TaskOptions(device=device.value, rows=tuple(r.strip() for r in rows.split(",") if r.strip()))
+    path = _run(run_tasks, tasks, config, cache, data, out, txe, TXE_PROFILES[profile.value], options)
+    typer.echo(path.read_text())
 
 
 def main() -> None:

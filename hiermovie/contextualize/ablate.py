@@ -7,11 +7,10 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from hiermovie.contextualize.config import TxEConfig
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
 from hiermovie.errors import InputFileError
+from hiermovie.results import append_record, mean_se, read_records, slug
 
 METRICS = ("r1", "r5", "median_rank")
 # the rows of the paper's Table 2 (mask sizes, token stride, loss, mask sampling), plus the untrained
@@ -67,30 +66,19 @@ def ablate(base: TxEConfig, cache: Path, grid: list[GridRow], runs: int, out: Pa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = out / "cells.jsonl"
-    done = {(c["label"], c["seed"]): c for c in _read_cells(record)}
+    done = {(c["label"], c["seed"]): c for c in read_records(record)}
     for row in grid:
         for seed in range(runs):
             if (row.label, seed) in done:
                 continue
             untrained = row.overrides is None  # stop before the first step: the metric of a random TxE
             run_options = replace(options, seed=seed, progress=False, max_steps=0 if untrained else options.max_steps)
-            run = out / "cells" / f"{_slug(row.label)}_seed{seed}"
+            run = out / "cells" / f"{slug(row.label)}_seed{seed}"
             summary = pretrain_txe(row_config(base, row), cache, run, run_options)
             cell = {"label": row.label, "seed": seed, **{k: summary[k] for k in METRICS}}
-            with record.open("a") as file:  # one line per finished cell: the resume record
-                file.write(json.dumps(cell) + "\n")
+            append_record(record, cell)  # one line per finished cell: the resume record
             done[(row.label, seed)] = cell
     return _write_tables(out, grid, done, runs)
-
-
-def _read_cells(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in label).strip("_").lower()
 
 
 def _write_tables(out: Path, grid: list[GridRow], cells: dict, runs: int) -> Path:
@@ -103,9 +91,9 @@ def _write_tables(out: Path, grid: list[GridRow], cells: dict, runs: int) -> Pat
         ],
     )
     for row in grid:
-        values = {m: np.array([cells[(row.label, s)][m] for s in range(runs)], float) for m in METRICS}
-        mean = {m: v.mean() for m, v in values.items()}
-        se = {m: v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan") for m, v in values.items()}
+        summary = {m: mean_se([cells[(row.label, s)][m] for s in range(runs)]) for m in METRICS}
+        mean = {m: summary[m][0] for m in METRICS}
+        se = {m: summary[m][1] for m in METRICS}
         csv_lines.append(
             ",".join(
                 [f'"{row.label}"', *(f"{mean[m]:.6g}" for m in METRICS), *(f"{se[m]:.6g}" for m in METRICS), str(runs)]

@@ -17,7 +17,7 @@ learned position embedding replaces VidSitu's sinusoidal one, which the paper fo
     + position embedding (learned, N x H)                 (B, N, H)
       |
       v
-    encoder: L x [self-attention, FFN] (post-norm)        (B, N, H)
+    encoder: L x [self-attention, FFN] (post-norm)        (B, N, H)   `encode` stops here (task heads)
       |
       v
     L2 normalise                                          (B, N, H)   forward
@@ -48,7 +48,7 @@ class TxE(nn.Module):
 
     Shape:
         features: (B, N, input_dim) with N <= seq_len; mask: (B, N) bool, True = replaced by [MASK].
-        project: (B, N, hidden_dim); forward: (B, N, hidden_dim), every row of unit L2 norm.
+        project, encode: (B, N, hidden_dim); forward: (B, N, hidden_dim), every row of unit L2 norm.
     """
 
     def __init__(self, *, input_proj: nn.Linear, position: nn.Embedding, mask_token: nn.Parameter, encoder: nn.Module):
@@ -69,7 +69,11 @@ class TxE(nn.Module):
         return self.input_proj(features)  # (B, N, H)
 
     def forward(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Contextualised, L2-normalised outputs; masked tokens never see their own input."""
+        """Contextualised, L2-normalised outputs (paper Eq. 1); masked tokens never see their own input."""
+        return F.normalize(self.encode(features, mask), dim=-1)  # (B, N, H), unit rows
+
+    def encode(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Contextualised outputs before the L2 normalisation: what task heads read (`hiermovie.tasks`)."""
         tokens = self.project(features)  # (B, N, H)
         count = tokens.shape[1]
         if count > self.seq_len:
@@ -80,8 +84,7 @@ class TxE(nn.Module):
             mask_token = self.mask_token.to(tokens.dtype)  # (H,)
             tokens = torch.where(mask.unsqueeze(-1), mask_token, tokens)  # (B, N, H)
         positions = self.position.weight[:count].to(tokens.dtype)  # (N, H)
-        hidden = self.encoder(tokens + positions)  # (B, N, H)
-        return F.normalize(hidden, dim=-1)  # (B, N, H), unit rows
+        return self.encoder(tokens + positions)  # (B, N, H)
 
     def extra_repr(self) -> str:
         return f"input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, seq_len={self.seq_len}"

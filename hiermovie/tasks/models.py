@@ -1,0 +1,171 @@
+"""Task models on cached event tokens (paper Fig. 1): an event encoder (the backbone features as they
+are, or TxE), then a verb head, a relation classifier over event pairs, or TxD for semantic roles.
+
+Builders (`create_*`) hold the hyperparameters; modules take finished submodules.
+
+::
+
+    cached event features                     (B, 5, D)
+      |  EventEncoder: identity | TxE.encode  (scratch or mask-prediction pretrained)
+    event vectors                              (B, 5, E)
+      |-- VerbClassifier:     MLP per event                        -> (B, 5, verbs)
+      |-- RelationClassifier: MLP on [e_a, e_b] of the 4 pairs      -> (B, 4, 4)
+      '-- RoleCaptioner:      each event's vector is the memory    -> TxD -> (B * 5, T, vocab)
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from hiermovie.contextualize.model import TxE
+from hiermovie.datasets.vidsitu import EVENTS, RELATIONS
+from hiermovie.tasks.config import TaskConfig
+from hiermovie.tasks.vidsitu_data import RELATION_PAIRS
+
+
+class EventEncoder(nn.Module):
+    """Cached features (B, 5, D) -> event vectors (B, 5, E): unchanged (E = D) or TxE's outputs (E = TxE width)."""
+
+    def __init__(self, input_dim: int, txe: TxE | None = None):
+        super().__init__()
+        if txe is not None and txe.input_dim != input_dim:
+            raise ValueError(f"TxE reads {txe.input_dim}-d features, but the cache holds {input_dim}-d ones")
+        self.txe = txe
+        self.out_dim = input_dim if txe is None else txe.hidden_dim
+
+    def forward(self, features: Tensor) -> Tensor:
+        if self.txe is None:
+            return features  # (B, 5, D)
+        return self.txe.encode(features)  # (B, 5, H), before TxE's L2 normalisation
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0) -> nn.Sequential:
+    """Linear -> ReLU -> (dropout) -> Linear, VidSitu's head shape."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+
+
+class VerbClassifier(nn.Module):
+    """Verb logits per event: VidSitu's SFBase head on each event vector."""
+
+    def __init__(self, *, encoder: EventEncoder, head: nn.Module):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.head(self.encoder(features))  # (B, 5, verbs)
+
+
+class RelationClassifier(nn.Module):
+    """Relation logits of the pairs (Ev1, Ev3), (Ev2, Ev3), (Ev3, Ev4), (Ev3, Ev5) from concatenated event vectors."""
+
+    def __init__(self, *, encoder: EventEncoder, head: nn.Module):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+        self.register_buffer("pairs", torch.tensor(RELATION_PAIRS), persistent=False)  # (4, 2)
+
+    def forward(self, features: Tensor) -> Tensor:
+        events = self.encoder(features)  # (B, 5, E)
+        pairs = events[:, self.pairs].flatten(2)  # (B, 4, 2E)
+        return self.head(pairs)  # (B, 4, relations)
+
+
+def sinusoidal_positions(length: int, dim: int) -> Tensor:
+    """fairseq's sinusoidal position table (sin half, cos half), as VidSitu's TxD uses. Shape (length, dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half) / max(half - 1, 1))  # (dim/2,)
+    angles = torch.arange(length)[:, None] * frequencies[None]  # (length, dim/2)
+    table = torch.cat([angles.sin(), angles.cos()], dim=1)  # (length, 2 * (dim/2))
+    return nn.functional.pad(table, (0, dim - 2 * half))  # (length, dim)
+
+
+class TxD(nn.Module):
+    """Transformer decoder over role text: causal self-attention on the text, cross-attention to visual memory.
+
+    Shape: tokens (B, T) long; memory (B, M, H); returns logits (B, T, vocab).
+    """
+
+    def __init__(
+        self, *, embedding: nn.Embedding, positions: Tensor, decoder: nn.TransformerDecoder, output: nn.Linear
+    ):
+        super().__init__()
+        self.embedding, self.decoder, self.output = embedding, decoder, output
+        self.register_buffer("positions", positions, persistent=False)  # (max_len, H)
+        self.scale = math.sqrt(embedding.embedding_dim)  # fairseq embed_scale
+
+    def forward(self, tokens: Tensor, memory: Tensor) -> Tensor:
+        length = tokens.shape[1]
+        if length > len(self.positions):
+            raise ValueError(f"{length} tokens, but TxD has positions for {len(self.positions)}")
+        text = self.embedding(tokens) * self.scale + self.positions[:length]  # (B, T, H)
+        causal = torch.ones(length, length, dtype=torch.bool, device=tokens.device).triu(1)  # (T, T), True = hidden
+        padding = tokens == self.embedding.padding_idx  # (B, T)
+        hidden = self.decoder(text, memory, tgt_mask=causal, tgt_is_causal=True, tgt_key_padding_mask=padding)
+        return self.output(hidden)  # (B, T, vocab)
+
+
+class RoleCaptioner(nn.Module):
+    """Semantic roles per event: TxD cross-attends to that event's vector only (VidSitu `SFPreFeats_TxEncDec`:
+    memory length 1); `encoder=None` is the visual-blind baseline, whose memory is a constant zero vector."""
+
+    def __init__(self, *, encoder: EventEncoder | None, memory_proj: nn.Module, txd: TxD):
+        super().__init__()
+        self.encoder, self.memory_proj, self.txd = encoder, memory_proj, txd
+
+    def memory(self, features: Tensor) -> Tensor:
+        """One memory token per event: (B, 5, D) -> (B * 5, 1, H)."""
+        if self.encoder is None:
+            width = self.txd.embedding.embedding_dim
+            return features.new_zeros(features.shape[0] * len(EVENTS), 1, width)  # (B * 5, 1, H)
+        events = self.encoder(features)  # (B, 5, E)
+        return self.memory_proj(events).flatten(0, 1).unsqueeze(1)  # (B * 5, 1, H)
+
+    def forward(self, features: Tensor, tokens: Tensor) -> Tensor:
+        """Teacher-forced logits; tokens (B * 5, T) are the decoder inputs of every event of every clip."""
+        return self.txd(tokens, self.memory(features))  # (B * 5, T, vocab)
+
+
+def create_verb_classifier(encoder: EventEncoder, num_verbs: int, config: TaskConfig) -> VerbClassifier:
+    """VidSitu's SFBase head: Linear(E, E/2) -> ReLU -> Linear(E/2, verbs)."""
+    width = encoder.out_dim
+    return VerbClassifier(encoder=encoder, head=mlp(width, max(width // 2, 1), num_verbs, config.dropout))
+
+
+def create_relation_classifier(encoder: EventEncoder, config: TaskConfig) -> RelationClassifier:
+    """Pairs of event vectors -> Linear(2E, head_hidden) -> ReLU -> Linear(head_hidden, 4) (VidSitu's evrel MLP)."""
+    head = mlp(2 * encoder.out_dim, config.head_hidden, len(RELATIONS), config.dropout)
+    return RelationClassifier(encoder=encoder, head=head)
+
+
+def create_txd(config: TaskConfig, vocab_size: int, pad_id: int) -> TxD:
+    """TxD from `config` (decoder_layers, decoder_dim, decoder_heads, decoder_ffn, dropout, max_text_len)."""
+    width = config.decoder_dim
+    if width % config.decoder_heads:
+        raise ValueError(f"decoder_dim {width} is not divisible by decoder_heads {config.decoder_heads}")
+    layer = nn.TransformerDecoderLayer(
+        d_model=width,
+        nhead=config.decoder_heads,
+        dim_feedforward=config.decoder_ffn,
+        dropout=config.dropout,
+        activation="relu",
+        batch_first=True,
+        norm_first=False,  # post-norm, as fairseq's (and VidSitu's) TxD
+    )
+    embedding = nn.Embedding(vocab_size, width, padding_idx=pad_id)
+    nn.init.normal_(embedding.weight, std=width**-0.5)  # fairseq Embedding init
+    nn.init.zeros_(embedding.weight[pad_id])
+    return TxD(
+        embedding=embedding,
+        positions=sinusoidal_positions(config.max_text_len + 2, width),  # + bos and eos
+        decoder=nn.TransformerDecoder(layer, num_layers=config.decoder_layers),
+        output=nn.Linear(width, vocab_size, bias=False),
+    )
+
+
+def create_role_captioner(
+    encoder: EventEncoder | None, vocab_size: int, pad_id: int, config: TaskConfig
+) -> RoleCaptioner:
+    """TxD over each event's vector, projected to the decoder width (VidSitu's vid_feat_encoder MLP)."""
+    txd = create_txd(config, vocab_size, pad_id)
+    memory_proj = nn.Identity() if encoder is None else mlp(encoder.out_dim, config.decoder_dim, config.decoder_dim)
+    return RoleCaptioner(encoder=encoder, memory_proj=memory_proj, txd=txd)
