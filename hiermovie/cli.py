@@ -444,29 +444,30 @@ class TaskName(StrEnum):
 
 @app.command()
 def task(
-    name: Annotated[TaskName, typer.Argument(help="verb | srl | relation | all (the three VidSitu tasks) | lvu.")],
+    name: Annotated[TaskName, typer.Argument(help="verb | srl | relation (VidSitu) | lvu (the 9 LVU tasks) | all.")],
     cache: CacheOption,
-    data: Annotated[Path, typer.Option(help="The benchmark folder, or a VidSitu root with vidsitu_annotations/.")],
-    out: Annotated[Path, typer.Option(help="Folder: tables.md, <task>/table.{md,json}, predictions/ (resumed).")],
-    txe: Annotated[Path | None, typer.Option(help="A mask-prediction TxE checkpoint: adds the MaskPred rows.")] = None,
-    runs: Annotated[int, typer.Option(min=0, help="Seeds per row (0: the profile's; paper 10).")] = 0,
-    rows: Annotated[str, typer.Option(help="Rows to run, e.g. features,pretrained (empty: all).")] = "",
+    data: Annotated[Path, typer.Option(help="The benchmark folder, or a VidSitu root / LVU lvu_1.0 folder.")],
+    out: Annotated[Path, typer.Option(help="Folder: tables.md, <task>/table.{md,json}, runs.jsonl (resumed).")],
+    txe: Annotated[Path | None, typer.Option(help="A mask-prediction TxE checkpoint: adds the TxE rows.")] = None,
+    runs: Annotated[int, typer.Option(min=0, help="Seeds per row (0: the profile's; paper 10, LVU 5).")] = 0,
+    rows: Annotated[str, typer.Option(help="Rows to run, e.g. features,pretrained or scene_ours (empty: all).")] = "",
     profile: ProfileOption = Profile.paper,
     epochs: EpochsOption = 0,
     beam_size: Annotated[int, typer.Option(min=0, help="SRL decoding: 1 greedy, > 1 beam search (0: keep).")] = 0,
+    skip_missing: Annotated[bool, typer.Option(help="LVU: leave out videos the cache lacks.")] = False,
     device: DeviceOption = Device.auto,
 ) -> None:
-    """Train and evaluate VidSitu task heads from a cache: the paper's Tables 4, 1 and 3."""
-    if name is TaskName.lvu:
-        typer.echo("hiermovie task lvu: not built yet (planned in issue #7).", err=True)
-        raise typer.Exit(2)
+    """Train and evaluate task heads from a cache: the paper's Tables 4, 1, 3 (VidSitu) and 5 (LVU)."""
     from hiermovie.contextualize.config import TXE_PROFILES
     from hiermovie.tasks.config import TASK_PROFILES
-    from hiermovie.tasks.runs import TASK_ORDER, TaskOptions, run_tasks
+    from hiermovie.tasks.runs import ALL_TASKS, TaskOptions, run_tasks
 
-    config = _overridden(TASK_PROFILES[profile.value], runs=runs, epochs=epochs, beam_size=beam_size)
-    tasks = TASK_ORDER if name is TaskName.all else (name.value,)
-    options = TaskOptions(device=device.value, rows=tuple(r.strip() for r in rows.split(",") if r.strip()))
+    config = _overridden(
+        TASK_PROFILES[profile.value], runs=runs, lvu_runs=runs, epochs=epochs, lvu_epochs=epochs, beam_size=beam_size
+    )
+    tasks = ALL_TASKS if name is TaskName.all else (name.value,)
+    chosen = tuple(r.strip() for r in rows.split(",") if r.strip())
+    options = TaskOptions(device=device.value, rows=chosen, skip_missing=skip_missing)
     path = _run(run_tasks, tasks, config, cache, data, out, txe, TXE_PROFILES[profile.value], options)
     typer.echo(path.read_text())
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hiermovie.errors import HiermovieError
+
 
 def read_records(path: Path) -> list[dict]:
     """The finished runs recorded in `path` (none if it does not exist yet)."""
@@ -32,6 +34,28 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), float(error)
 
 
+def format_mean_se(summary: dict, digits: int = 2) -> str:
+    """ "12.34 ± 0.56" from {"mean", "se"}; the mean alone after a single run (NaN error)."""
+    if math.isnan(summary["se"]):
+        return f"{summary['mean']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} ± {summary['se']:.{digits}f}"
+
+
 def slug(label: str) -> str:
     """A file-name-safe lower-case form of a row label."""
     return "".join(c if c.isalnum() else "_" for c in label).strip("_").lower()
+
+
+def claim_folder(folder: Path, setup: dict) -> None:
+    """Refuse to mix runs of another config, cache or TxE into an output folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "setup.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        changed = sorted(key for key in setup if saved.get(key) != json.loads(json.dumps(setup[key])))
+        if changed:
+            raise HiermovieError(
+                f"{folder}: holds runs with another {', '.join(changed)}; use a new --out or delete the folder"
+            )
+    else:
+        path.write_text(json.dumps(setup, indent=1))

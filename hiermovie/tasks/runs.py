@@ -27,13 +27,16 @@ from hiermovie.contextualize.model import create_txe, load_txe
 from hiermovie.device import autocast, resolve_device
 from hiermovie.errors import HiermovieError
 from hiermovie.profiles import config_dict
-from hiermovie.results import append_record, mean_se, read_records
+from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
 from hiermovie.tasks.config import TaskConfig
+from hiermovie.tasks.lvu_runs import run_lvu
+from hiermovie.tasks.lvu_tasks import LVU_ROWS
 from hiermovie.tasks.models import EventEncoder
 from hiermovie.tasks.vidsitu_data import load_event_features, vidsitu_root
 from hiermovie.tasks.vidsitu_tasks import TASKS, VidSituTask
 
 TASK_ORDER = ("verb", "srl", "relation")  # the paper's Tables 4, 1, 3
+ALL_TASKS = (*TASK_ORDER, "lvu")  # and Table 5
 ROWS = ("blind", "features", "scratch", "pretrained")
 TASK_ROWS = {"verb": ROWS[1:], "srl": ROWS, "relation": ROWS[1:]}
 TABLE_TITLES = {
@@ -61,6 +64,7 @@ COMPARED = {"srl": "cider", "relation": "Macro_Top_1", "verb": "acc1"}
 class TaskOptions:
     device: str = "auto"
     rows: tuple[str, ...] = ()  # () = every row the inputs allow
+    skip_missing: bool = False  # LVU: leave out videos the cache lacks (default: an error)
     progress: bool = True
 
 
@@ -91,9 +95,24 @@ def run_tasks(
     """Run every (row, seed) of each task not yet recorded; write OUT/<task>/table.{md,json} and OUT/tables.md.
 
     The `scratch` row's TxE has the architecture of the `--txe` checkpoint when one is given, so the two
-    TxE rows differ only in their initial weights; otherwise that of `scratch_txe`.
+    TxE rows differ only in their initial weights; otherwise that of `scratch_txe`. `options.rows` may mix
+    VidSitu and LVU row names; each family takes its own.
     """
     out = Path(out)
+    unknown = [row for row in options.rows if row not in ROWS and row not in LVU_ROWS]
+    if unknown:
+        raise HiermovieError(f"unknown row {unknown[0]!r}; choose from: {', '.join((*ROWS, *LVU_ROWS))}")
+    vidsitu = tuple(task for task in tasks if task in TASK_ORDER)
+    if vidsitu:
+        rows = tuple(row for row in options.rows if row in ROWS) if options.rows else ()
+        _run_vidsitu(vidsitu, config, cache_path, data, out, txe_path, scratch_txe, replace(options, rows=rows))
+    if "lvu" in tasks:
+        rows = tuple(row for row in options.rows if row in LVU_ROWS)
+        run_lvu(config, cache_path, data, out, txe_path, rows, options.device, options.skip_missing, options.progress)
+    return _write_summary(out)
+
+
+def _run_vidsitu(tasks, config, cache_path, data, out, txe_path, scratch_txe, options: TaskOptions) -> None:
     device = resolve_device(options.device)
     txe = _txe_source(txe_path)
     with EventCache(cache_path) as cache:
@@ -111,13 +130,12 @@ def run_tasks(
     }
     for name in tasks:
         folder = out / name
-        _claim(folder, setup)
+        claim_folder(folder, setup)
         task = TASKS[name](train, valid, config, device)
         rows = choose_rows(name, options.rows, txe is not None)
         scratch = txe[0] if txe is not None else replace(scratch_txe, input_dim=train.features.shape[-1])
         _run_rows(task, rows, config, (scratch, txe[1] if txe else None), folder, device, options.progress)
         _write_table(name, rows, config.runs, backbone, folder)
-    return _write_summary(out)
 
 
 def _txe_source(txe_path: Path | None) -> tuple[TxEConfig, dict] | None:
@@ -126,21 +144,6 @@ def _txe_source(txe_path: Path | None) -> tuple[TxEConfig, dict] | None:
         return None
     config, model = load_txe(txe_path)
     return config, model.state_dict()
-
-
-def _claim(folder: Path, setup: dict) -> None:
-    """Refuse to mix runs of another config, cache or TxE into an output folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "setup.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        changed = sorted(key for key in setup if saved.get(key) != json.loads(json.dumps(setup[key])))
-        if changed:
-            raise HiermovieError(
-                f"{folder}: holds runs with another {', '.join(changed)}; use a new --out or delete the folder"
-            )
-    else:
-        path.write_text(json.dumps(setup, indent=1))
 
 
 def _run_rows(task: VidSituTask, rows, config: TaskConfig, txe, folder: Path, device, progress: bool):
@@ -252,7 +255,7 @@ def _markdown(table: dict) -> str:
         "|---|---|---|" + "---|" * len(columns) + "---|",
     ]
     for row in table["rows"]:
-        cells = [_mean_se_text(row["metrics"][key]) for _, key in columns]
+        cells = [format_mean_se(row["metrics"][key]) for _, key in columns]
         runs = len(row["metrics"][columns[0][1]]["values"])
         lines.append(f"| {row['model']} | {row['backbone']} | {row['txe']} | " + " | ".join(cells) + f" | {runs} |")
     comparison = table["comparison"]
@@ -267,18 +270,9 @@ def _markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _mean_se_text(summary: dict) -> str:
-    """ "12.34 ± 0.56", or the mean alone after a single run."""
-    if math.isnan(summary["se"]):
-        return f"{summary['mean']:.2f}"
-    return f"{summary['mean']:.2f} ± {summary['se']:.2f}"
-
-
 def _write_summary(out: Path) -> Path:
     """OUT/tables.md: every task table written so far, in the paper's order of the tasks."""
-    parts = [(out / task / "table.md").read_text() for task in TASK_ORDER if (out / task / "table.md").is_file()]
+    parts = [(out / task / "table.md").read_text() for task in ALL_TASKS if (out / task / "table.md").is_file()]
     path = out / "tables.md"
-    path.write_text(
-        "# VidSitu tasks from the cache\n\nValues in %, mean ± standard error over seeds.\n\n" + "\n".join(parts)
-    )
+    path.write_text("# Tasks from the cache\n\nMean ± standard error over seeds.\n\n" + "\n".join(parts))
     return path

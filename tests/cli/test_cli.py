@@ -37,12 +37,6 @@ def test_help_lists_every_command_with_one_line():
         assert f" {command} " in result.stdout, command
 
 
-def test_the_lvu_task_of_a_later_issue_says_it_is_not_built(tmp_path):
-    result = hiermovie("task", "lvu", "--cache", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path))
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["hiermovie task lvu: not built yet (planned in issue #7)."]
-
-
 def test_synth_writes_the_tiny_benchmark_then_reuses_it(tmp_path):
     out = tmp_path / "bench"
     first = hiermovie("synth", "--out", str(out), "--size", "tiny", "--seed", "3", "--jobs", "2")
@@ -99,10 +93,18 @@ def test_demo_writes_a_report(tiny_benchmark, tmp_path):
     result = hiermovie("demo", "--out", str(run), "--size", "tiny")
     assert result.returncode == 0, result.stderr
     report = (run / "report.md").read_text()
-    assert "| data (`hiermovie synth`) | done" in report and "not built yet (issue #7)" in report
-    assert "| tasks (VidSitu verbs, roles, relations" in report and "### Table 1: semantic role prediction" in report
-    assert "| Slow-D+TxE+TxD | cvrl | MaskPred |" in report
-    assert len(list((run / "tasks" / "srl" / "predictions").glob("*.json"))) == 4 * 3  # 4 rows x 3 seeds
+    assert "| data (`hiermovie synth`) | done" in report and "not built yet" not in report
+    assert "| tasks (VidSitu Tables 4, 1, 3 and LVU Table 5" in report and "### Table 1: semantic role" in report
+    assert "| Slow-D+TxE+TxD | cvrl | MaskPred |" in report and "| OT (cvrl) | ours: TxE tokens |" in report
+    assert "## Ablation: TxE pretraining" in report and "| mask {1, 2, 3} |" in report
+    assert len(list((run / "tasks" / "srl" / "predictions").glob("*.json"))) == 4  # 4 rows x 1 seed (tiny)
+    for figure in (
+        "embeddings_raw.png",
+        "embeddings_txe.png",
+        "retrieval.png",
+        "tasks/lvu/object_transformer/loss.png",
+    ):
+        assert (run / figure).stat().st_size > 0 and f"]({figure})" in report
     assert "| backbone (CVRL pretraining" in report and "| CVRL |" in report
     assert "| extract (event features" in report and "event tokens" in report
     assert "| mask prediction |" in report and (run / "export" / "events.parquet").is_file()

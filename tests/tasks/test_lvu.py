@@ -1,0 +1,227 @@
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hiermovie.cache import ShardWriter, VideoInstances, VideoTokens, write_manifest
+from hiermovie.checkpoint import save_checkpoint
+from hiermovie.contextualize.config import TXE_PROFILES
+from hiermovie.contextualize.model import create_txe
+from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS, load_lvu_task
+from hiermovie.errors import HiermovieError
+from hiermovie.results import read_records
+from hiermovie.tasks.config import TASK_PROFILES
+from hiermovie.tasks.lvu_data import (
+    Movie,
+    aggregate_classification,
+    aggregate_regression,
+    eval_span_starts,
+    lvu_metric,
+    rank_rows,
+    span_instances,
+    span_tokens,
+    train_span_start,
+)
+from hiermovie.tasks.lvu_runs import choose_lvu_rows, run_lvu
+from hiermovie.tasks.lvu_tasks import LVU_ROWS, create_lvu_model
+from hiermovie.tasks.object_transformer import collate_instances, create_object_transformer
+
+DIM = 16
+ATTRS = {"backbone_config": {"method": "cvrl"}, "checkpoint_sha256": "ef" * 32, "window": {"stride_sec": 1.0}}
+CONFIG = replace(
+    TASK_PROFILES["tiny"],
+    lvu_runs=1,
+    lvu_epochs=2,
+    lvu_span_sec=6,
+    ot_dim=16,
+    ot_heads=2,
+    ot_ffn=32,
+    ot_pretrain_epochs=1,
+)
+
+
+def write_lvu_cache(root: Path, video_ids: list[str], seconds: int, instance_videos: int, seed: int = 0) -> Path:
+    """Stand-in videos: `seconds` random 1 s tokens each, 2 instances per second in the first `instance_videos`."""
+    rng = np.random.default_rng(seed)
+    start = np.arange(seconds, dtype=float)
+    with ShardWriter(root, 0, ATTRS, DIM, dtype="float32") as writer:
+        for k, video_id in enumerate(sorted(set(video_ids))):
+            count = 2 * seconds if k < instance_videos else 0
+            instances = VideoInstances(
+                rng.normal(size=(count, DIM)).astype(np.float32),
+                np.repeat(np.arange(seconds), 2)[:count].astype(np.int32),
+                np.tile([0, 1], seconds)[:count].astype(np.int32),
+                (np.arange(count) // 8).astype(np.int32),
+                np.tile(np.array([[0.1, 0.2, 0.5, 0.6]], np.float32), (count, 1)),
+            )
+            writer.add(VideoTokens(video_id, rng.normal(size=(seconds, DIM)), start, start + 1.0), instances)
+    write_manifest(root, ATTRS)
+    return root
+
+
+def lvu_ids(labels: Path) -> list[str]:
+    return [r.youtube_id for task in LVU_TASKS for split in LVU_SPLITS for r in load_lvu_task(labels, task, split)]
+
+
+@pytest.fixture(scope="module")
+def txe_checkpoint(tmp_path_factory):
+    config = replace(TXE_PROFILES["tiny"], input_dim=DIM, hidden_dim=16, num_heads=2, ffn_dim=32)
+    path = tmp_path_factory.mktemp("lvu_txe") / "checkpoint.pt"
+    torch.manual_seed(0)
+    save_checkpoint(path, kind="txe", config=config, step=1, model={}, txe=create_txe(config).state_dict())
+    return path
+
+
+# ---------------------------------------------------------------- span protocol and aggregation
+
+
+def test_evaluation_spans_end_at_every_second_and_cover_short_videos_once():
+    assert eval_span_starts(12.0, 10).tolist() == [0.0, 1.0, 2.0]  # spans ending at 10, 11, 12 s
+    assert eval_span_starts(12.5, 10).tolist() == [0.0, 1.0, 2.0]
+    assert eval_span_starts(10.0, 10).tolist() == [0.0]
+    assert eval_span_starts(7.0, 10).tolist() == [0.0]  # shorter than a span: the whole video
+    assert eval_span_starts(130.0, 60).tolist() == list(range(71))  # LVU: 60 s windows, gap 1
+
+
+def test_training_spans_are_uniform_over_the_valid_starts():
+    rng = np.random.default_rng(0)
+    starts = [train_span_start(14.0, 10, rng) for _ in range(2000)]
+    assert set(starts) == {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert np.bincount(np.array(starts, int)).min() > 300
+    assert {train_span_start(5.0, 10, rng) for _ in range(20)} == {0.0}
+
+
+def test_a_span_holds_its_tokens_and_instances_with_relative_seconds():
+    movie = Movie(
+        video_id="m",
+        label=1.0,
+        duration=6.0,
+        centre_sec=np.arange(6) + 0.5,
+        raw=np.arange(6.0)[:, None],
+        context=None,
+        instance_sec=np.array([0, 2, 3, 3, 5]),
+        instance_track=np.array([7, 7, 8, 7, 9]),
+        instance_shot=np.array([0, 0, 1, 1, 1]),
+        instance_features=np.arange(5.0)[:, None].repeat(2, 1),
+        instance_box=np.zeros((5, 4), np.float32),
+    )
+    assert span_tokens(movie, 2.0, 3).tolist() == [2, 3, 4]
+    inside = span_instances(movie, 2.0, 3)
+    assert inside["sec"].tolist() == [0, 1, 1] and inside["track"].tolist() == [7, 8, 7]
+    assert inside["features"][:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_classification_sums_the_softmax_of_every_span_of_a_video():
+    # video 0: two spans lean weakly to class 0, one strongly to class 1: the sum picks class 1
+    probabilities = np.array([[0.6, 0.4], [0.6, 0.4], [0.05, 0.95], [0.9, 0.1]])
+    video = np.array([0, 0, 0, 1])
+    assert aggregate_classification(probabilities, video, 2).tolist() == [1, 0]
+    assert lvu_metric("scene", np.array([1, 0]), np.array([1, 1])) == 0.5
+
+
+def test_regression_averages_the_spans_and_scores_the_mse_of_the_shifted_targets():
+    outputs, video = np.array([1.0, 3.0, -2.0]), np.array([0, 0, 1])
+    predictions = aggregate_regression(outputs, video, 2)
+    assert predictions.tolist() == [2.0, -2.0]
+    assert lvu_metric("view_count", predictions, np.array([1.0, 0.0])) == pytest.approx((1.0 + 4.0) / 2)
+
+
+def test_rank_rows_gives_table5s_top1_count_and_mean_rank():
+    means = {
+        "a": {"scene": 50.0, "genre": 30.0, "like_ratio": 0.30},
+        "b": {"scene": 40.0, "genre": 30.0, "like_ratio": 0.20},
+        "c": {"scene": 60.0, "genre": 10.0, "like_ratio": 0.40},
+    }
+    lower = {"scene": False, "genre": False, "like_ratio": True}
+    ranking = rank_rows(means, lower)
+    assert ranking["a"]["ranks"] == {"scene": 2, "genre": 1, "like_ratio": 2}  # a tie shares the better rank
+    assert ranking["b"]["ranks"] == {"scene": 3, "genre": 1, "like_ratio": 1}
+    assert (ranking["b"]["top1"], ranking["b"]["mean_rank"]) == (2, pytest.approx(5 / 3))
+    assert (ranking["c"]["top1"], ranking["c"]["mean_rank"]) == (1, pytest.approx(7 / 3))
+
+
+# ---------------------------------------------------------------- OT++ and the runs
+
+
+@pytest.mark.parametrize("row", LVU_ROWS)
+@pytest.mark.parametrize("task", ["genre", "view_count"])
+def test_every_row_gives_one_output_per_span(row, task):
+    torch.manual_seed(0)
+    ot = create_object_transformer(DIM, hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=32, max_seconds=6)
+    model = create_lvu_model(task, row, ot, scene_dim=12, dropout=0.1).eval()
+    rng = np.random.default_rng(0)
+    examples = [
+        {
+            "features": rng.normal(size=(m, DIM)).astype(np.float32),
+            "box": np.full((m, 4), 0.5, np.float32),
+            "sec": np.arange(m) % 6,
+            "shot": np.zeros(m, int),
+            "track": np.arange(m) % 2,
+        }
+        for m in (3, 0, 5)
+    ]
+    instances = collate_instances(examples, 8) if row in ("instance", "ot_pp") else None
+    scene = torch.randn(3, 12) if row != "instance" else None
+    outputs = model(instances, scene)
+    assert outputs.shape == (3, LVU_TASKS[task] or 1)
+    head = model.head[-1]
+    assert head.in_features == {"instance": 16, "scene_sup": 12, "scene_ours": 12, "ot_pp": 28}[row]
+
+
+def test_rows_that_need_a_txe_are_refused_without_one():
+    assert choose_lvu_rows((), has_txe=False) == ("instance", "scene_sup")
+    assert choose_lvu_rows((), has_txe=True) == LVU_ROWS
+    with pytest.raises(HiermovieError, match="'ot_pp' needs a mask-prediction TxE checkpoint"):
+        choose_lvu_rows(("ot_pp",), has_txe=False)
+    with pytest.raises(HiermovieError, match="unknown LVU row 'objects'"):
+        choose_lvu_rows(("objects",), has_txe=True)
+
+
+def test_table5_on_the_benchmark_labels(tiny_benchmark, txe_checkpoint, tmp_path):
+    labels = tiny_benchmark / "lvu" / "lvu_1.0"
+    cache = write_lvu_cache(tmp_path / "cache", lvu_ids(labels), seconds=14, instance_videos=100)
+    table = run_lvu(CONFIG, cache, tiny_benchmark, tmp_path / "out", txe_checkpoint, device="cpu", progress=False)
+    records = read_records(tmp_path / "out" / "lvu" / "runs.jsonl")
+    assert len(records) == len(LVU_TASKS) * len(LVU_ROWS)
+    assert all(0.0 <= r["val"] <= 1.0 for r in records if LVU_TASKS[r["task"]])
+    text = table.read_text()
+    assert "| OT (cvrl) | ours: TxE tokens |" in text and "#top-1 | mean rank" in text
+    data = json.loads((tmp_path / "out" / "lvu" / "table.json").read_text())
+    assert set(data["splits"]) == {"test", "val"} and data["splits"]["test"]["ot_pp"]["mean_rank"] >= 1
+    assert (tmp_path / "out" / "lvu" / "object_transformer" / "summary.json").is_file()
+    # a second call trains nothing new and reuses the pretrained Object Transformer
+    run_lvu(CONFIG, cache, tiny_benchmark, tmp_path / "out", txe_checkpoint, device="cpu", progress=False)
+    assert len(read_records(tmp_path / "out" / "lvu" / "runs.jsonl")) == len(records)
+
+
+def test_the_real_lvu_label_files_with_stand_in_videos(real_lvu, tmp_path):
+    ids = lvu_ids(real_lvu)
+    cache = write_lvu_cache(tmp_path / "cache", ids, seconds=8, instance_videos=20)
+    config = replace(CONFIG, lvu_epochs=1)
+    run_lvu(config, cache, real_lvu, tmp_path / "out", rows=("scene_sup",), device="cpu", progress=False)
+    records = read_records(tmp_path / "out" / "lvu" / "runs.jsonl")
+    assert sorted(r["task"] for r in records) == sorted(LVU_TASKS)
+    views = next(r for r in records if r["task"] == "view_count")
+    assert 0.5 < views["test"] < 50  # MSE on LVU's shifted ln(views): a stand-in model, but the right scale
+
+
+def test_videos_missing_from_the_cache_are_an_error_unless_skipped(tiny_benchmark, tmp_path):
+    labels = tiny_benchmark / "lvu" / "lvu_1.0"
+    ids = lvu_ids(labels)
+    cache = write_lvu_cache(tmp_path / "cache", [i for i in ids if i != ids[0]], seconds=14, instance_videos=100)
+    with pytest.raises(HiermovieError, match="1 of .* LVU relationship train videos are not in the cache"):
+        run_lvu(CONFIG, cache, tiny_benchmark, tmp_path / "a", rows=("scene_sup",), device="cpu", progress=False)
+    run_lvu(
+        CONFIG,
+        cache,
+        tiny_benchmark,
+        tmp_path / "b",
+        rows=("scene_sup",),
+        device="cpu",
+        skip_missing=True,
+        progress=False,
+    )
+    assert len(read_records(tmp_path / "b" / "lvu" / "runs.jsonl")) == len(LVU_TASKS)
