@@ -23,7 +23,10 @@ def save_checkpoint(path: Path, *, kind: str, config: object, step: int, **state
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as error:  # torch reports a failed write (e.g. a full disk) as RuntimeError
+            raise OSError(None, f"cannot write the checkpoint: {error}", str(path)) from None
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -1,15 +1,17 @@
 """The `hiermovie` command line: parses options, builds a config, calls one library function.
 
-User errors (bad files, bad options) print one line on stderr and exit 2, without a traceback.
+User errors (bad files, bad options) and environment errors (a full disk, an unwritable path) print one line
+on stderr and exit 2, without a traceback.
 """
 
 import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from tqdm import tqdm
 
 from hiermovie.errors import HiermovieError
 
@@ -29,11 +31,20 @@ def _run(function: Callable[..., Result], *args, **kwargs) -> Result:
     try:
         return function(*args, **kwargs)
     except HiermovieError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        _fail(str(error))
+    except OSError as error:  # a full disk, an unwritable or vanished path: the environment, not a bug
+        _fail(f"{error.filename}: {error.strerror or error}" if error.filename else str(error))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
+
+
+def _fail(message: str) -> NoReturn:
+    """End the progress bars still open (so the message gets its own line), print it, exit 2."""
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 class Size(StrEnum):

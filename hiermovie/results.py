@@ -8,15 +8,26 @@ from pathlib import Path
 
 import numpy as np
 
-from hiermovie.errors import HiermovieError
+from hiermovie.errors import HiermovieError, InputFileError
 
 
 def read_records(path: Path) -> list[dict]:
-    """The finished runs recorded in `path` (none if it does not exist yet)."""
+    """The finished runs recorded in `path` (none if it does not exist yet).
+
+    A last line cut short (a kill during the append) is ignored: that run is simply redone.
+    """
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise InputFileError(path, f"line {number} is not a JSON record; delete it to redo that run") from None
+    return records
 
 
 def append_record(path: Path, record: dict) -> None:

@@ -44,3 +44,53 @@ def _write_one_by_one(size: int, batches: list[int]) -> tuple[list[float | None]
 def reference_fifo():
     """The reference every queue of negatives (hiermovie.ring_buffer) is checked against."""
     return _write_one_by_one
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> Path:
+    """A randomly initialised tiny Slow-D checkpoint (kind "backbone")."""
+    import torch
+
+    from hiermovie.checkpoint import save_checkpoint
+    from hiermovie.extract.backbone import create_slow_d
+    from hiermovie.extract.config import BACKBONE_PROFILES
+
+    torch.manual_seed(0)
+    config = BACKBONE_PROFILES["tiny"]
+    path = tmp_path_factory.mktemp("backbone") / "checkpoint.pt"
+    save_checkpoint(path, kind="backbone", config=config, step=0, backbone=create_slow_d(config).state_dict())
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tiny_benchmark, tiny_backbone, tmp_path_factory) -> Path:
+    """The tiny benchmark extracted at 1 s by `tiny_backbone` (256-d), 6 videos per shard."""
+    from dataclasses import replace
+
+    from hiermovie.extract.config import EXTRACT_PROFILES
+    from hiermovie.extract.featurize import ExtractOptions, extract
+
+    out = tmp_path_factory.mktemp("cache") / "cache"
+    config = replace(EXTRACT_PROFILES["tiny"], stride_sec=1.0, videos_per_shard=6)
+    extract(tiny_backbone, tiny_benchmark, out, config, ExtractOptions(device="cpu", workers=0, progress=False))
+    return out
+
+
+def _kill_when(command: list[str], ready, timeout: float = 300.0) -> None:
+    """Start `command` and SIGKILL it as soon as `ready()` holds (or it ends, or `timeout` s pass)."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture
+def kill_when():
+    """`kill_when(command, ready, timeout=300)`: run a command, SIGKILL it once `ready()` is true."""
+    return _kill_when

@@ -103,7 +103,12 @@ class ShardWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         try:
-            self._write_hdf5(self.partial, created)
+            try:
+                self._write_hdf5(self.partial, created)
+            except RuntimeError as error:  # h5py reports a failed write (e.g. a full disk) as RuntimeError
+                raise OSError(
+                    getattr(error, "errno", None), f"cannot write the shard: {error}", str(self.path)
+                ) from None
             with open(self.partial, "rb") as f:
                 os.fsync(f.fileno())
             digest = sha256_file(self.partial)

@@ -99,11 +99,11 @@ def run_lvu(
     with EventCache(cache_path) as cache:
         backbone, cache_dim = str(cache.attrs.get("backbone_config", {}).get("method", "?")), cache.dim
         context = _contextual_tokens(cache, txe_path) if txe_path else None
-        ot_weights = _pretrained_object_transformer(cache, stable, folder / "object_transformer", device, progress)
-        datasets = {
+        datasets = {  # every label file is read (and checked) before any training
             task: {split: load_movies(cache, labels, task, split, context, skip_missing)[0] for split in LVU_SPLITS}
             for task in LVU_TASKS
         }
+        ot_weights = _pretrained_object_transformer(cache, stable, folder / "object_transformer", device, progress)
     run_device = resolve_device(device)
     record = folder / "runs.jsonl"
     done = {(r["task"], r["row"], r["seed"]) for r in read_records(record)}

@@ -10,36 +10,20 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hiermovie.checkpoint import save_checkpoint
 from hiermovie.contextualize.ablate import GridRow, ablate, load_grid
 from hiermovie.contextualize.config import TXE_PROFILES
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
 from hiermovie.errors import HiermovieError
-from hiermovie.extract.backbone import create_slow_d
-from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
-from hiermovie.extract.featurize import ExtractOptions, extract
 from hiermovie.runlog import read_log
 
 TINY = replace(TXE_PROFILES["tiny"], batch_size=8, epochs=2, queue_size=64)
 OPTIONS = TxEOptions(device="cpu", val_fraction=0.3, progress=False)
 
 
-@pytest.fixture(scope="module")
-def cache(tiny_benchmark, tmp_path_factory):
+@pytest.fixture
+def cache(tiny_cache):
     """The tiny benchmark extracted at 1 s by a random tiny backbone (256-d)."""
-    folder = tmp_path_factory.mktemp("txe_cache")
-    torch.manual_seed(0)
-    checkpoint = folder / "backbone.pt"
-    config = BACKBONE_PROFILES["tiny"]
-    save_checkpoint(checkpoint, kind="backbone", config=config, step=0, backbone=create_slow_d(config).state_dict())
-    extract(
-        checkpoint,
-        tiny_benchmark,
-        folder / "cache",
-        replace(EXTRACT_PROFILES["tiny"], stride_sec=1.0),
-        ExtractOptions(device="cpu", workers=0, progress=False),
-    )
-    return folder / "cache"
+    return tiny_cache
 
 
 def losses(run) -> list[float]:

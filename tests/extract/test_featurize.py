@@ -3,10 +3,8 @@ backbone run, failures recorded, reruns skip finished work, SIGKILL + rerun and 
 give exactly the cache of one uninterrupted run, `cache verify` catches a flipped byte."""
 
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -14,7 +12,6 @@ import pytest
 import torch
 
 from hiermovie.cache import EventCache
-from hiermovie.checkpoint import save_checkpoint
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.augment import normalize, to_float_clips
 from hiermovie.extract.backbone import create_slow_d
@@ -28,19 +25,15 @@ CONFIG = replace(EXTRACT_PROFILES["tiny"], stride_sec=1.0, videos_per_shard=6)
 OPTIONS = ExtractOptions(device="cpu", workers=0, progress=False)
 
 
-@pytest.fixture(scope="module")
-def backbone_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("backbone") / "checkpoint.pt"
-    save_checkpoint(path, kind="backbone", config=TINY, step=0, backbone=create_slow_d(TINY).state_dict())
-    return path
+@pytest.fixture
+def backbone_checkpoint(tiny_backbone):
+    return tiny_backbone
 
 
-@pytest.fixture(scope="module")
-def cache(tiny_benchmark, backbone_checkpoint, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cache") / "cache"
-    extract(backbone_checkpoint, tiny_benchmark, out, CONFIG, OPTIONS)
-    return out
+@pytest.fixture
+def cache(tiny_cache):
+    """The tiny benchmark extracted with CONFIG (the session's `tiny_cache`)."""
+    return tiny_cache
 
 
 def all_tokens(path) -> dict:
@@ -130,16 +123,11 @@ def assert_same_cache(a, b) -> None:
         assert np.array_equal(tokens.start_sec, second[video].start_sec)
 
 
-def test_sigkill_then_rerun_equals_an_uninterrupted_run(tiny_benchmark, backbone_checkpoint, tmp_path):
+def test_sigkill_then_rerun_equals_an_uninterrupted_run(tiny_benchmark, backbone_checkpoint, tmp_path, kill_when):
     def command(out):  # one video per shard: many shard boundaries to die between
         return [sys.executable, "-m", "hiermovie", *cli_extract(tiny_benchmark, backbone_checkpoint, out, 1)]
 
-    killed = subprocess.Popen(command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(list((tmp_path / "killed" / "shards").glob("*.json"))) < 3 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_when(command(tmp_path / "killed"), lambda: len(list((tmp_path / "killed" / "shards").glob("*.json"))) >= 3)
     assert not (tmp_path / "killed" / "manifest.json").exists(), "the run finished before it could be killed"
     for out in (tmp_path / "killed", tmp_path / "straight"):
         subprocess.run(command(out), check=True, capture_output=True)

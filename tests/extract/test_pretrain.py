@@ -2,10 +2,8 @@
 losses, unreadable videos are skipped and counted, DDP replicas stay in sync under torchrun."""
 
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
@@ -172,7 +170,7 @@ def test_cli_pretrain_reports_a_bad_method(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_run_then_rerun_continues_to_the_same_losses(tiny_benchmark, tmp_path):
+def test_sigkill_mid_run_then_rerun_continues_to_the_same_losses(tiny_benchmark, tmp_path, kill_when):
     def command(out):
         return [
             sys.executable,
@@ -181,12 +179,7 @@ def test_sigkill_mid_run_then_rerun_continues_to_the_same_losses(tiny_benchmark,
             *cli_pretrain(tiny_benchmark, out, "--epochs", "3", "--checkpoint-every", "1"),
         ]
 
-    killed = subprocess.Popen(command(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(read_log(tmp_path / "killed" / "log.jsonl")) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_when(command(tmp_path / "killed"), lambda: len(read_log(tmp_path / "killed" / "log.jsonl")) >= 4)
     assert len(read_log(tmp_path / "killed" / "log.jsonl")) < 9, "the run finished before it could be killed"
     for out in (tmp_path / "killed", tmp_path / "straight"):
         subprocess.run(command(out), check=True, capture_output=True)
