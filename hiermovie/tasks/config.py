@@ -1,6 +1,6 @@
 """Stage-2 config: task heads trained from the cache (VidSitu verbs, roles, relations; LVU)."""
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,18 @@ TASK_PROFILES = {
         ot_pretrain_lr=1e-3,
     ),
 }
+
+
+def _is_lvu_field(name: str) -> bool:
+    return name.startswith(("lvu_", "ot_"))
+
+
+def vidsitu_setup(config: TaskConfig) -> dict:
+    """The fields VidSitu runs depend on: all but the LVU ones and the number of runs (more seeds only add runs)."""
+    return {k: v for k, v in asdict(config).items() if not _is_lvu_field(k) and k != "runs"}
+
+
+def lvu_setup(config: TaskConfig) -> TaskConfig:
+    """`config` with only what LVU runs depend on: the LVU fields and dropout; the rest at defaults, no run counts."""
+    kept = {k: v for k, v in asdict(config).items() if _is_lvu_field(k) or k == "dropout"}
+    return replace(TaskConfig(), **{**kept, "runs": 0, "lvu_runs": 0})

@@ -12,7 +12,6 @@ metric of the best val epoch) and on val, with #top-1 and mean rank over the 9 t
 """
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from hiermovie.cache import EventCache, sha256_file
+from hiermovie.checkpoint import load_checkpoint
 from hiermovie.contextualize.export import embed_cache
 from hiermovie.contextualize.model import load_txe
 from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS
@@ -29,9 +29,16 @@ from hiermovie.errors import HiermovieError
 from hiermovie.profiles import config_dict
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
 from hiermovie.schedules import linear_schedule
-from hiermovie.tasks.config import TaskConfig
+from hiermovie.tasks.config import TaskConfig, lvu_setup
 from hiermovie.tasks.lvu_data import cached_movie, load_movies, lvu_labels_root, rank_rows, train_span_start
-from hiermovie.tasks.lvu_tasks import LVU_ROWS, SCENE_TOKENS, evaluation_spans, make_spans, train_lvu_run
+from hiermovie.tasks.lvu_tasks import (
+    LVU_ROWS,
+    SCENE_TOKENS,
+    USES_INSTANCES,
+    evaluation_spans,
+    make_spans,
+    train_lvu_run,
+)
 from hiermovie.tasks.object_transformer import (
     collate_instances,
     create_masked_instance_pretraining,
@@ -86,7 +93,7 @@ def run_lvu(
     folder = Path(out) / "lvu"
     labels = lvu_labels_root(data)
     rows = choose_lvu_rows(rows, txe_path is not None)
-    stable = replace(config, runs=0, lvu_runs=0)  # what the runs depend on; more seeds later only add runs
+    stable = lvu_setup(config)  # what the runs depend on; more seeds later only add runs
     claim_folder(
         folder,
         {
@@ -103,7 +110,15 @@ def run_lvu(
             task: {split: load_movies(cache, labels, task, split, context, skip_missing)[0] for split in LVU_SPLITS}
             for task in LVU_TASKS
         }
-        ot_weights = _pretrained_object_transformer(cache, stable, folder / "object_transformer", device, progress)
+        ot_weights = None
+        if any(USES_INSTANCES[row] for row in rows):
+            ot_weights = _pretrained_object_transformer(cache, stable, folder / "object_transformer", device, progress)
+
+    def pretrained_ot():
+        model = _object_transformer(stable, cache_dim)
+        model.load_state_dict(ot_weights)
+        return model
+
     run_device = resolve_device(device)
     record = folder / "runs.jsonl"
     done = {(r["task"], r["row"], r["seed"]) for r in read_records(record)}
@@ -116,12 +131,6 @@ def run_lvu(
             movies = datasets[task]
             spans = {split: evaluation_spans(movies[split], stable.lvu_span_sec) for split in ("val", "test")}
             splits_of = {task: {split: (movies[split], spans.get(split)) for split in LVU_SPLITS}}
-
-        def pretrained_ot():
-            model = _object_transformer(stable, cache_dim)
-            model.load_state_dict(ot_weights)
-            return model
-
         result = train_lvu_run(task, row, seed, splits_of[task], stable, pretrained_ot, run_device)
         append_record(record, {"task": task, "row": row, "seed": seed, **result})
     return _write_table(folder, rows, config.lvu_runs, backbone)
@@ -162,7 +171,7 @@ def _pretrained_object_transformer(cache: EventCache, config: TaskConfig, run: P
         raise HiermovieError(f"{cache.root}: no video in the cache has instance features (extract with --instances)")
     model = _object_transformer(config, cache.dim)
     if summary.is_file():
-        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["object_transformer"])
+        model.load_state_dict(load_checkpoint(checkpoint, OT_CHECKPOINT_KIND)["object_transformer"])
         return model.state_dict()
     dist = init_distributed(device)
     try:

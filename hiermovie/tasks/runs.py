@@ -26,9 +26,8 @@ from hiermovie.contextualize.config import TXE_PROFILES, TxEConfig
 from hiermovie.contextualize.model import create_txe, load_txe
 from hiermovie.device import autocast, resolve_device
 from hiermovie.errors import HiermovieError
-from hiermovie.profiles import config_dict
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
-from hiermovie.tasks.config import TaskConfig
+from hiermovie.tasks.config import TaskConfig, vidsitu_setup
 from hiermovie.tasks.lvu_runs import run_lvu
 from hiermovie.tasks.lvu_tasks import LVU_ROWS
 from hiermovie.tasks.models import EventEncoder
@@ -123,7 +122,7 @@ def _run_vidsitu(tasks, config, cache_path, data, out, txe_path, scratch_txe, op
             f"{txe_path}: TxE reads {txe[0].input_dim}-d features, the cache holds {train.features.shape[-1]}-d"
         )
     setup = {  # what the recorded runs depend on; more --runs later only adds seeds
-        "config": {k: v for k, v in config_dict(config).items() if k not in ("runs", "lvu_runs")},
+        "config": vidsitu_setup(config),
         "cache_manifest_sha256": sha256_file(Path(cache_path) / "manifest.json"),
         "txe_sha256": sha256_file(txe_path) if txe_path else None,
         "vidsitu": str(vidsitu_root(data).resolve()),

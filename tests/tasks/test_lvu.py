@@ -199,9 +199,10 @@ def test_table5_on_the_benchmark_labels(tiny_benchmark, txe_checkpoint, tmp_path
 
 def test_the_real_lvu_label_files_with_stand_in_videos(real_lvu, tmp_path):
     ids = lvu_ids(real_lvu)
-    cache = write_lvu_cache(tmp_path / "cache", ids, seconds=8, instance_videos=20)
+    cache = write_lvu_cache(tmp_path / "cache", ids, seconds=8, instance_videos=0)  # no instances needed
     config = replace(CONFIG, lvu_epochs=1)
     run_lvu(config, cache, real_lvu, tmp_path / "out", rows=("scene_sup",), device="cpu", progress=False)
+    assert not (tmp_path / "out" / "lvu" / "object_transformer").exists()  # no instance row, no OT pretraining
     records = read_records(tmp_path / "out" / "lvu" / "runs.jsonl")
     assert sorted(r["task"] for r in records) == sorted(LVU_TASKS)
     views = next(r for r in records if r["task"] == "view_count")
@@ -225,3 +226,15 @@ def test_videos_missing_from_the_cache_are_an_error_unless_skipped(tiny_benchmar
         progress=False,
     )
     assert len(read_records(tmp_path / "b" / "lvu" / "runs.jsonl")) == len(LVU_TASKS)
+
+
+def test_lvu_runs_depend_only_on_the_lvu_settings(tiny_benchmark, tmp_path):
+    labels = tiny_benchmark / "lvu" / "lvu_1.0"
+    cache = write_lvu_cache(tmp_path / "cache", lvu_ids(labels), seconds=14, instance_videos=0)
+    options = {"rows": ("scene_sup",), "device": "cpu", "progress": False}
+    run_lvu(CONFIG, cache, tiny_benchmark, tmp_path / "out", **options)
+    vidsitu_only = replace(CONFIG, beam_size=3, epochs=7, lr=0.1, runs=9)  # VidSitu settings: the LVU runs stay
+    run_lvu(vidsitu_only, cache, tiny_benchmark, tmp_path / "out", **options)
+    assert len(read_records(tmp_path / "out" / "lvu" / "runs.jsonl")) == len(LVU_TASKS)
+    with pytest.raises(HiermovieError, match="holds runs with another config"):
+        run_lvu(replace(CONFIG, lvu_lr=0.5), cache, tiny_benchmark, tmp_path / "out", **options)
