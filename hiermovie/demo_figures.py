@@ -16,8 +16,9 @@ NEIGHBOURS = 4
 def embedding_figures(export: Path, vidsitu: Path, out: Path) -> dict[str, Path]:
     """PNGs from an export of the cache: VidSitu valid events projected (raw and TxE), retrieval strips."""
     embeddings = read_embeddings(export)
-    clips = {clip.clip_id: clip for split in ("train", "valid") for clip in load_vidsitu(vidsitu, split).clips}
-    valid_ids = {clip.clip_id for clip in load_vidsitu(vidsitu, "valid").clips}
+    splits = {split: load_vidsitu(vidsitu, split).clips for split in ("train", "valid")}
+    clips = {clip.clip_id: clip for split in splits.values() for clip in split}
+    valid_ids = {clip.clip_id for clip in splits["valid"]}
     rows = [r for r, video in enumerate(embeddings.video_id) if video in clips]  # VidSitu events only
     verb = {r: clips[embeddings.video_id[r]].annotations[0].events[EVENTS[embeddings.index[r]]].verb for r in rows}
     valid_rows = [r for r in rows if embeddings.video_id[r] in valid_ids]

@@ -7,7 +7,7 @@ per-video aggregation (LVU `src/run.py`, notes `lvu_and_backbone.md` A2).
   outputs, scored against LVU's shifted targets (`hiermovie.datasets.lvu`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +48,21 @@ def lvu_labels_root(data: Path) -> Path:
 
 
 def load_movies(
-    cache: EventCache, labels: Path, task: str, split: str, context: dict[str, np.ndarray] | None, skip_missing: bool
+    cache: EventCache,
+    labels: Path,
+    task: str,
+    split: str,
+    context: dict[str, np.ndarray] | None,
+    skip_missing: bool,
+    loaded: dict[str, Movie] | None = None,
 ) -> tuple[list[Movie], int]:
     """The split's movies in label-file order and how many were skipped (absent from the cache).
 
     A movie missing from the cache is an error unless `skip_missing` (real LVU: some videos are gone).
-    `context` maps video id -> (L, H) contextual embeddings of its tokens.
+    `context` maps video id -> (L, H) contextual embeddings of its tokens. `loaded` (video id -> movie)
+    keeps the videos read so far, so a video labelled in several tasks is read from the cache once.
     """
+    loaded = {} if loaded is None else loaded
     records = load_lvu_task(labels, task, split)
     missing = [r.youtube_id for r in records if r.youtube_id not in cache]
     if missing and not skip_missing:
@@ -62,7 +70,12 @@ def load_movies(
             f"{cache.root}: {len(missing)} of {len(records)} LVU {task} {split} videos are not in the cache "
             f"(e.g. {missing[0]}); extract them, or pass --skip-missing to leave them out"
         )
-    movies = [cached_movie(cache, r.youtube_id, float(r.label), context) for r in records if r.youtube_id in cache]
+    movies = []
+    for record in records:
+        if record.youtube_id in cache:
+            if record.youtube_id not in loaded:
+                loaded[record.youtube_id] = cached_movie(cache, record.youtube_id, 0.0, context)
+            movies.append(replace(loaded[record.youtube_id], label=float(record.label)))
     if not movies:
         raise HiermovieError(f"{cache.root}: none of the LVU {task} {split} videos is in the cache")
     return movies, len(missing)

@@ -30,13 +30,19 @@ from hiermovie.profiles import config_dict
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
 from hiermovie.schedules import linear_schedule
 from hiermovie.tasks.config import TaskConfig, lvu_setup
-from hiermovie.tasks.lvu_data import cached_movie, load_movies, lvu_labels_root, rank_rows, train_span_start
+from hiermovie.tasks.lvu_data import (
+    cached_movie,
+    load_movies,
+    lvu_labels_root,
+    rank_rows,
+    span_instances,
+    train_span_start,
+)
 from hiermovie.tasks.lvu_tasks import (
     LVU_ROWS,
     SCENE_TOKENS,
     USES_INSTANCES,
     evaluation_spans,
-    make_spans,
     train_lvu_run,
 )
 from hiermovie.tasks.object_transformer import (
@@ -106,8 +112,11 @@ def run_lvu(
     with EventCache(cache_path) as cache:
         backbone, cache_dim = str(cache.attrs.get("backbone_config", {}).get("method", "?")), cache.dim
         context = _contextual_tokens(cache, txe_path) if txe_path else None
+        loaded: dict = {}  # each video read from the cache once, whatever the number of tasks labelling it
         datasets = {  # every label file is read (and checked) before any training
-            task: {split: load_movies(cache, labels, task, split, context, skip_missing)[0] for split in LVU_SPLITS}
+            task: {
+                split: load_movies(cache, labels, task, split, context, skip_missing, loaded)[0] for split in LVU_SPLITS
+            }
             for task in LVU_TASKS
         }
         ot_weights = None
@@ -166,13 +175,14 @@ def _pretrained_object_transformer(cache: EventCache, config: TaskConfig, run: P
     the weights of the finished run (resumed from its checkpoint if interrupted)."""
     checkpoint = run / "checkpoint.pt"
     summary = run / "summary.json"
-    movies = [cached_movie(cache, v, 0.0, None) for v in cache.video_ids if len(cache.instances(v))]
-    if not movies:
-        raise HiermovieError(f"{cache.root}: no video in the cache has instance features (extract with --instances)")
     model = _object_transformer(config, cache.dim)
     if summary.is_file():
         model.load_state_dict(load_checkpoint(checkpoint, OT_CHECKPOINT_KIND)["object_transformer"])
         return model.state_dict()
+    movies = [cached_movie(cache, v, 0.0, None) for v in cache.video_ids]
+    movies = [movie for movie in movies if len(movie.instance_sec)]
+    if not movies:
+        raise HiermovieError(f"{cache.root}: no video in the cache has instance features (extract with --instances)")
     dist = init_distributed(device)
     try:
         pretraining = create_masked_instance_pretraining(model, config.ot_mask_prob).to(dist.device)
@@ -185,10 +195,10 @@ def _pretrained_object_transformer(cache: EventCache, config: TaskConfig, run: P
         def batches(epoch: int, skip: int):
             rng = np.random.default_rng([epoch, dist.rank])
             span = config.lvu_span_sec
-            spans = make_spans(mine, [np.array([train_span_start(m.duration, span, rng)]) for m in mine], span)
+            spans = [span_instances(m, train_span_start(m.duration, span, rng), span) for m in mine]
             order = np.array_split(rng.permutation(len(mine)), steps_per_epoch)
             for k in range(skip, steps_per_epoch):
-                examples = [spans.instances[i] for i in order[k].tolist()]
+                examples = [spans[i] for i in order[k].tolist()]
                 generator = torch.Generator().manual_seed(epoch * 100_003 + k)  # track-id permutation
                 yield {"instances": collate_instances(examples, config.ot_max_instances, generator)}
 
