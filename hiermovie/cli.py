@@ -429,13 +429,14 @@ def evaluate(
     ann: Annotated[Path, typer.Option(help="VidSitu root with vidsitu_annotations/.")],
     split: Annotated[str, typer.Option(help="The split the ann_idx refer to.")] = "valid",
     allow_pickle: Annotated[bool, typer.Option(help="Also read .pkl predictions (only from trusted sources).")] = False,
+    partial: Annotated[bool, typer.Option(help="Score only the clips present (VidSitu's debug_mode).")] = False,
 ) -> None:
     """Score VidSitu-format prediction files (VidSitu's protocol)."""
     import json
 
     from hiermovie.tasks.vidsitu_eval import evaluate as score_predictions
 
-    typer.echo(json.dumps(_run(score_predictions, task.value, pred, ann, split, allow_pickle), indent=1))
+    typer.echo(json.dumps(_run(score_predictions, task.value, pred, ann, split, allow_pickle, partial), indent=1))
 
 
 def _verb_line(metrics: dict) -> str:

@@ -5,28 +5,38 @@ Reproduces the official protocol of notes `vidsitu.md` sections 2.1-2.3:
 - `vb` (`EvlFn_Vb`): top-5 verb ids per event against the valid vinfo `vbid_lst` (`verb_metrics`).
 - `srl` (`EvalFnCap`): CIDEr / ROUGE-L of role phrases with pip `pycocoevalcap` scorers on raw strings (no
   PTBTokenizer, no Meteor), the seed-5 permutation of each clip's annotations, per-subset IDF for the
-  macro CIDEr scores, and the coval LEA coreference F1 of role fillers across events.
+  macro CIDEr scores, and the coval LEA / lea_soft coreference F1 of role fillers across events (`lea`).
 - `evrel` (`EvlFn_EvRel`): Top-1 and per-class (macro) accuracy with VidSitu's majority rules.
 
 Predictions are VidSitu's own output lists (`docs/vb_eg.pkl`, `vbarg_eg.pkl`, `evrel_eg.pkl`, `a.json`),
-keyed by `ann_idx`, the clip's index in the split file.
+keyed by `ann_idx`, the clip's index in the split file. Every clip must have one, unless `partial` (evl_fns
+`debug_mode: True`): then only the clips present are scored, with the references still drawn over the split.
 """
 
 import json
 import math
 import pickle
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from numbers import Integral
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
-from hiermovie.datasets.vidsitu import EVALUATED_ROLES, EVENTS, ClipAnnotation, VidSituClip, load_vidsitu
+from hiermovie.datasets.vidsitu import (
+    EVALUATED_ROLES,
+    EVENTS,
+    ClipAnnotation,
+    VidSituClip,
+    arg_mapper,
+    load_vidsitu,
+)
 from hiermovie.errors import AnnotationError, HiermovieError, InputFileError
-from hiermovie.tasks.verb_metrics import verb_metrics
+from hiermovie.tasks.lea import is_annotation_format, srl_lea
+from hiermovie.tasks.verb_metrics import TOP_K, verb_metrics
 
 TASKS = ("vb", "srl", "evrel")
 RELATION_EVENTS = ("Ev1", "Ev2", "Ev4", "Ev5")  # rows of pred_evrels_ev: each event's relation to Ev3
@@ -74,44 +84,77 @@ def read_predictions(path: Path, allow_pickle: bool = False) -> list[dict]:
 
 
 def _check_entry(task: str, entry: dict, path: Path, index: int) -> None:
-    """The task's prediction field of one entry has VidSitu's layout."""
+    """The task's prediction field of one entry is one that evl_fns can read."""
     key = _PREDICTION_KEYS[task]
     where = f"entry {index} (ann_idx {entry['ann_idx']})"
     if key not in entry:
         raise AnnotationError(path, f"{where}: missing key {key!r} (is this a {task} prediction file?)")
-    value = entry[key]
 
-    def fail(problem: str) -> None:
+    def fail(problem: str) -> NoReturn:
         raise AnnotationError(path, f"{where}: {key} {problem}")
 
     if task == "srl":
-        if not isinstance(value, dict):
-            fail(f"should be an object of events, got {type(value).__name__}")
-        for ev, roles in value.items():
-            if not isinstance(roles, dict):
-                fail(f"{ev} should be an object of roles, got {type(roles).__name__}")
-            bad = [role for role in EVALUATED_ROLES if role in roles and not isinstance(roles[role], str)]
-            if bad:
-                fail(f"{ev} {bad[0]} should be a string, got {type(roles[bad[0]]).__name__}")
+        _check_roles(entry[key], fail)
+    else:
+        _check_rows(task, entry[key], fail)
+
+
+def _check_roles(value: object, fail: Callable[[str], NoReturn]) -> None:
+    """A `vb_output`: events of role phrases, or annotation-format events whose `Args` evl_fns can map."""
+    if not isinstance(value, dict):
+        fail(f"should be an object of events, got {type(value).__name__}")
+    for ev, roles in value.items():
+        if not isinstance(roles, dict):
+            fail(f"{ev} should be an object of roles, got {type(roles).__name__}")
+        bad = [role for role in EVALUATED_ROLES if role in roles and not isinstance(roles[role], str)]
+        if bad:
+            fail(f"{ev} {bad[0]} should be a string, got {type(roles[bad[0]]).__name__}")
+    if not is_annotation_format(value):
         return
-    rows, width = (len(EVENTS), None) if task == "vb" else (len(RELATION_EVENTS), NUM_REFS)
-    if not isinstance(value, list | tuple) or len(value) != rows:
-        fail(f"should be a list of {rows} rows")
-    for row in value:
-        if isinstance(row, str) or not isinstance(row, list | tuple) or not all(isinstance(x, str) for x in row):
-            fail("rows should be lists of strings")
-        if width is not None and len(row) != width:
-            fail(f"rows should hold {width} labels (one per annotation), got {len(row)}")
+    # evl_fns then reads the Args of every event and maps every role name in them (raising on any it cannot)
+    for ev in EVENTS:
+        args = value.get(ev, {}).get("Args")
+        if not isinstance(args, dict):
+            fail(f"{ev} should carry an Args object, as Ev1 does (annotation format)")
+        for name, text in args.items():
+            try:
+                arg_mapper(name)
+            except (AttributeError, ValueError):  # AttributeError: a pickled name that is not a string
+                fail(f"{ev} Args: cannot map role name {name!r}")
+            if not isinstance(text, str):
+                fail(f"{ev} Args {name!r} should be a string, got {type(text).__name__}")
+
+
+def _check_rows(task: str, value: object, fail: Callable[[str], NoReturn]) -> None:
+    """`pred_vbs_ev` / `pred_evrels_ev`: a list of per-event rows that evl_fns can index.
+
+    evl_fns reads the first 5 (vb) or 4 (evrel) rows and ignores any more, and compares labels by equality
+    (verb ids through a set), so a label of any type is scored: a miss unless it equals the reference string.
+    """
+    rows = len(EVENTS) if task == "vb" else len(RELATION_EVENTS)
+    if not isinstance(value, list | tuple) or len(value) < rows:
+        got = f"{len(value)} rows" if isinstance(value, list | tuple) else type(value).__name__
+        fail(f"should be a list of {rows} rows, got {got}")
+    for row in value[:rows]:
+        if not isinstance(row, list | tuple):  # deviation: evl_fns would read a string row letter by letter
+            fail(f"rows should be lists of labels, got {type(row).__name__}")
+        unhashable = [verb for verb in row[:TOP_K] if not isinstance(verb, Hashable)] if task == "vb" else []
+        if unhashable:  # evl_fns puts the top 5 in a set
+            fail(f"verb ids should be strings, got {type(unhashable[0]).__name__}")
+        if task == "evrel" and len(row) != NUM_REFS:  # evl_fns asserts one label per reference annotation
+            fail(f"rows should hold {NUM_REFS} labels (one per annotation), got {len(row)}")
 
 
 # ---------------------------------------------------------------- verbs
 
 
-def verb_prediction_metrics(predictions: list[dict], clips: Sequence[VidSituClip]) -> dict[str, float]:
+def verb_prediction_metrics(
+    predictions: list[dict], clips: Sequence[VidSituClip], partial: bool = False
+) -> dict[str, float]:
     """VidSitu `EvlFn_Vb`: `pred_vbs_ev` (5 events x top-5 verb ids) against each clip's `verb_ids`."""
-    by_idx = _by_ann_idx(predictions, clips)
-    preds = [by_idx[clip.ann_idx]["pred_vbs_ev"] for clip in clips]
-    return verb_metrics(preds, [clip.verb_ids for clip in clips])
+    by_idx, scored = _scored_clips(predictions, clips, partial)
+    preds = [by_idx[clip.ann_idx]["pred_vbs_ev"][: len(EVENTS)] for clip in scored]  # evl_fns reads rows 0-4
+    return verb_metrics(preds, [clip.verb_ids for clip in scored])
 
 
 # ---------------------------------------------------------------- semantic roles
@@ -144,25 +187,30 @@ def _cider(gts: dict[int, list[str]], res: dict[int, list[str]]) -> tuple[float,
     return float(score), np.asarray(scores, dtype=float)
 
 
-def srl_metrics(predictions: list[dict], clips: Sequence[VidSituClip]) -> dict[str, float]:
-    """VidSitu `EvalFnCap`: CIDEr, ROUGE-L, macro CIDEr per verb and per role, and LEA.
+def srl_metrics(predictions: list[dict], clips: Sequence[VidSituClip], partial: bool = False) -> dict[str, float]:
+    """VidSitu `EvalFnCap`: CIDEr, ROUGE-L, their macro scores per verb and per role, LEA and lea_soft.
 
     Args:
-        predictions: VidSitu `vb_arg` entries {"ann_idx", "vb_output": {"Ev1": {"vb_id", "Arg0": str, ...}}};
-            the predicted `vb_id` is ignored, missing roles score as "".
+        predictions: VidSitu `vb_arg` entries {"ann_idx", "vb_output": {"Ev1": {"vb_id", "Arg0": str, ...}}}
+            (or annotation-format events, see `lea`); the predicted `vb_id` is ignored, missing roles score "".
         clips: the whole split (valid) in `ann_idx` order, each with >= 3 annotations.
+        partial: score only the clips that have a prediction (evl_fns `debug_mode`); the references are still
+            the seed-5 choice over the whole split, the IDF that of the scored clips.
 
     Returns:
-        {"cider", "rouge", "MacroVb_cider", "MacroArg_cider", "<role>_cider" per evaluated role, "lea"}.
+        {"cider", "rouge", "MacroVb_*", "MacroArg_*", "<role>_*" per evaluated role (* = cider, rouge),
+        "lea", "lea_soft"}.
     """
-    by_idx = _by_ann_idx(predictions, clips)
-    refs_per_clip = reference_annotations(clips)
-    gts: dict[int, list[str]] = {}
-    res: dict[int, list[str]] = {}
+    by_idx, scored = _scored_clips(predictions, clips, partial)
+    split_refs = reference_annotations(clips)  # drawn over the whole split, clip i at index i
+    predicted = [by_idx[clip.ann_idx]["vb_output"] for clip in scored]
+    references = [split_refs[clip.ann_idx] for clip in scored]
+    gts: dict[int, list[str]] = {}  # item (aix) -> the 3 reference phrases
+    res: dict[int, list[str]] = {}  # item -> [predicted phrase]
     verb_of: dict[int, str] = {}
     role_of: dict[int, str] = {}
-    for clip, refs in zip(clips, refs_per_clip, strict=True):
-        pred = by_idx[clip.ann_idx]["vb_output"]
+    mention_of: dict[int, tuple[int, str]] = {}  # item -> (position in `scored`, mention id "Ev1_Arg0")
+    for position, (pred, refs) in enumerate(zip(predicted, references, strict=True)):
         for ev in EVENTS:
             # the role set and the verb come from the first (permuted) reference
             for filler in refs[0].events[ev].roles:
@@ -173,15 +221,24 @@ def srl_metrics(predictions: list[dict], clips: Sequence[VidSituClip]) -> dict[s
                 res[aix] = [pred.get(ev, {}).get(filler.role, "")]
                 verb_of[aix] = refs[0].events[ev].verb_id
                 role_of[aix] = filler.role
+                mention_of[aix] = (position, f"{ev}_{filler.role}")
     if not gts:
         raise ValueError("the references have no evaluated roles")
 
-    metrics = {"cider": _cider(gts, res)[0], "rouge": float(Rouge().compute_score(gts, res)[0])}
-    # evl_fns: the macro scores re-run CIDEr on each subset, so IDF is per subset (singletons score 0)
-    metrics["MacroVb_cider"] = _macro_cider(gts, res, verb_of)[0]
-    metrics["MacroArg_cider"], per_role = _macro_cider(gts, res, role_of)
-    metrics.update({f"{role}_cider": score for role, score in per_role.items()})
-    metrics["lea"] = srl_lea(predictions, clips, refs_per_clip)
+    cider, cider_sent = _cider(gts, res)
+    rouge, rouge_sent = Rouge().compute_score(gts, res)
+    metrics = {"cider": cider, "rouge": float(rouge)}
+    by_verb, by_role = (_group_scores(gts, res, rouge_sent, group_of) for group_of in (verb_of, role_of))
+    for name in ("cider", "rouge"):
+        metrics[f"MacroVb_{name}"] = _mean([scores[name] for scores in by_verb.values()])  # evl_fns get_avg
+        metrics[f"MacroArg_{name}"] = _mean([scores[name] for scores in by_role.values()])
+        metrics.update({f"{role}_{name}": scores[name] for role, scores in by_role.items()})
+
+    # lea_soft weighs a system mention by its item's CIDEr; evl_fns' dict keeps the last item of a repeated id
+    item_ciders: list[dict[str, float]] = [{} for _ in scored]
+    for aix, (position, mention) in mention_of.items():
+        item_ciders[position][mention] = float(cider_sent[aix])
+    metrics.update(srl_lea(predicted, references, item_ciders))
     return metrics
 
 
@@ -194,127 +251,63 @@ def _role_text(annotation: ClipAnnotation, ev: str, name: str) -> str:
     raise ValueError(f"a reference annotation of {ev} has no role {name!r} (the first reference has it)")
 
 
-def _macro_cider(
-    gts: dict[int, list[str]], res: dict[int, list[str]], group_of: dict[int, str]
-) -> tuple[float, dict[str, float]]:
-    """Mean over groups of CIDEr computed on each group alone, and the per-group scores."""
+def _group_scores(
+    gts: dict[int, list[str]], res: dict[int, list[str]], rouge_sent: Sequence[float], group_of: dict[int, str]
+) -> dict[str, dict[str, float]]:
+    """Per group (verb or role), in first-seen order: {"cider", "rouge"} of its items scored alone.
+
+    evl_fns re-runs the scorers on each subset: CIDEr's IDF is then the subset's (singletons score 0), while
+    ROUGE-L, per item, is the mean of the items' scores.
+    """
     groups: dict[str, list[int]] = defaultdict(list)
     for aix, group in group_of.items():
         groups[group].append(aix)
-    scores = {
-        group: _cider({a: gts[a] for a in items}, {a: res[a] for a in items})[0] for group, items in groups.items()
+    return {
+        group: {
+            "cider": _cider({a: gts[a] for a in items}, {a: res[a] for a in items})[0],
+            "rouge": float(np.mean([rouge_sent[a] for a in items])),  # Rouge.compute_score: np.mean
+        }
+        for group, items in groups.items()
     }
-    return float(np.mean(list(scores.values()))), scores
-
-
-# ---------------------------------------------------------------- LEA
-
-
-def role_clusters(texts: dict[str, str]) -> list[list[str]]:
-    """Coreference clusters of mention ids ("Ev1_Arg0") whose role texts are exactly equal."""
-    clusters: dict[str, list[str]] = {}
-    for mention, text in texts.items():
-        clusters.setdefault(text, []).append(mention)
-    return list(clusters.values())
-
-
-def _lea_side(c_in: list[list[str]], c_out: list[list[str]]) -> tuple[float, float]:
-    """coval `lea(input_clusters, output_clusters, mention_to_gold)`: (numerator, denominator)."""
-    cluster_of = {mention: index for index, cluster in enumerate(c_out) for mention in cluster}
-    num = den = 0.0
-    for cluster in c_in:
-        size = len(cluster)
-        if size == 1:  # a singleton is resolved if it is a singleton on the other side too
-            mention = cluster[0]
-            num += float(mention in cluster_of and len(c_out[cluster_of[mention]]) == 1)
-        else:
-            links = size * (size - 1) / 2
-            common = sum(
-                1
-                for i, m1 in enumerate(cluster)
-                for m2 in cluster[i + 1 :]
-                if m1 in cluster_of and cluster_of[m1] == cluster_of.get(m2)
-            )
-            num += size * common / links
-        den += size
-    return num, den
-
-
-def lea(key_clusters: list[list[str]], sys_clusters: list[list[str]]) -> tuple[float, float, float, float]:
-    """coval LEA of one document: (P_num, P_den, R_num, R_den); precision scores sys against key."""
-    p_num, p_den = _lea_side(sys_clusters, key_clusters)
-    r_num, r_den = _lea_side(key_clusters, sys_clusters)
-    return p_num, p_den, r_num, r_den
-
-
-def lea_f1(p_num: float, p_den: float, r_num: float, r_den: float) -> float:
-    """F1 of corpus-level LEA precision and recall (0 where either is undefined or both are 0)."""
-    precision = p_num / p_den if p_den else 0.0
-    recall = r_num / r_den if r_den else 0.0
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-
-def srl_lea(
-    predictions: list[dict],
-    clips: Sequence[VidSituClip],
-    refs_per_clip: Sequence[tuple[ClipAnnotation, ...]] | None = None,
-) -> float:
-    """VidSitu's `lea`: per reference g in 0..2 the corpus LEA F1 over clips, then the mean over g."""
-    by_idx = _by_ann_idx(predictions, clips)
-    refs_per_clip = reference_annotations(clips) if refs_per_clip is None else refs_per_clip
-    f1s = []
-    for g_ix in range(NUM_REFS):
-        totals = np.zeros(4)
-        for clip, refs in zip(clips, refs_per_clip, strict=True):
-            pred = by_idx[clip.ann_idx]["vb_output"]
-            if "Ev1" not in pred:  # evl_fns skips clips whose prediction has no Ev1
-                continue
-            key_texts, sys_texts = {}, {}
-            for ev in EVENTS:
-                for filler in refs[g_ix].events[ev].roles:
-                    if filler.role not in EVALUATED_ROLES:
-                        continue
-                    mention = f"{ev}_{filler.role}"
-                    key_texts[mention] = filler.text
-                    if filler.role in pred.get(ev, {}):
-                        sys_texts[mention] = pred[ev][filler.role]
-            totals += lea(role_clusters(key_texts), role_clusters(sys_texts))
-        f1s.append(lea_f1(*totals))
-    return float(np.mean(f1s))
 
 
 # ---------------------------------------------------------------- event relations
 
 
-def relation_metrics(predictions: list[dict], clips: Sequence[VidSituClip]) -> dict[str, float]:
+def relation_metrics(predictions: list[dict], clips: Sequence[VidSituClip], partial: bool = False) -> dict[str, float]:
     """VidSitu `EvlFn_EvRel`: Top-1 and macro (per GT class) accuracy of predicted relations.
 
     Per clip and event of (Ev1, Ev2, Ev4, Ev5), the gt is the relation of the first 3 annotations (file
     order); a clip-event counts only if its majority label has >= 2 of 3 votes, and then only the
-    annotations equal to the majority, each against the prediction in the same column.
+    annotations equal to the majority, each against the prediction in the same column. A predicted label is
+    right if it equals the gt string, so any other value (a class id, "causes", "Null") is a miss.
 
     Returns:
         {"Top_1", "Macro_Top_1", "Len" (number of records counted)}; NaN accuracies if none counted.
     """
-    by_idx = _by_ann_idx(predictions, clips)
-    records: list[tuple[bool, str]] = []  # (correct, gt class)
-    for clip in clips:
+    by_idx, scored = _scored_clips(predictions, clips, partial)
+    records: list[bool] = []
+    # gt class -> its records; classes in evl_fns' dict order (first seen in any clip-event, valid or not),
+    # which fixes the order of the macro sum
+    per_class: dict[str, list[bool]] = {}
+    for clip in scored:
         if len(clip.annotations) < NUM_REFS:
             raise ValueError(f"clip {clip.ann_idx} ({clip.clip_id}): {len(clip.annotations)} annotations, need 3")
         pred_rows = by_idx[clip.ann_idx]["pred_evrels_ev"]
         for row, ev in enumerate(RELATION_EVENTS):
             gt = [clip.annotations[i].events[ev].relation for i in range(NUM_REFS)]
             majority, votes = Counter(gt).most_common(1)[0]
+            hits = per_class.setdefault(majority, [])
             if votes < 2:  # evl_fns: no majority, so the clip-event is not valid
                 continue
             hyp = pred_rows[row]
-            records.extend((hyp[i] == gt[i], gt[i]) for i in range(NUM_REFS) if gt[i] == majority)
-    per_class: dict[str, list[bool]] = defaultdict(list)
-    for correct, label in records:
-        per_class[label].append(correct)
+            correct = [hyp[i] == gt[i] for i in range(NUM_REFS) if gt[i] == majority]
+            records.extend(correct)
+            hits.extend(correct)
     return {
-        "Top_1": _mean([correct for correct, _ in records]),
-        "Macro_Top_1": _mean([_mean(hits) for hits in per_class.values()]),
+        "Top_1": _mean(records),
+        # evl_fns divides by zero for a class seen only in clip-events without a majority; left out here
+        "Macro_Top_1": _mean([_mean(hits) for hits in per_class.values() if hits]),
         "Len": float(len(records)),
     }
 
@@ -323,9 +316,17 @@ def relation_metrics(predictions: list[dict], clips: Sequence[VidSituClip]) -> d
 
 
 def evaluate(
-    task: str, predictions_path: Path, vidsitu_root: Path, split: str = "valid", allow_pickle: bool = False
+    task: str,
+    predictions_path: Path,
+    vidsitu_root: Path,
+    split: str = "valid",
+    allow_pickle: bool = False,
+    partial: bool = False,
 ) -> dict[str, float]:
-    """Score a VidSitu prediction file on a split: `vb`, `srl` or `evrel` (see the module docstring)."""
+    """Score a VidSitu prediction file on a split: `vb`, `srl` or `evrel` (see the module docstring).
+
+    `partial` scores only the clips present (evl_fns `debug_mode: True`); otherwise every clip needs one.
+    """
     if task not in TASKS:
         raise HiermovieError(f"unknown VidSitu task {task!r}; expected one of {', '.join(TASKS)}")
     predictions_path = Path(predictions_path)
@@ -346,35 +347,36 @@ def evaluate(
 
     first: dict[int, dict] = {}
     for index, entry in enumerate(entries):
-        if entry["ann_idx"] >= len(clips):
+        if entry["ann_idx"] >= len(clips):  # evl_fns: a KeyError, debug_mode or not
             problem = f"entry {index}: ann_idx {entry['ann_idx']} is outside the {split} split ({len(clips)} clips)"
             raise AnnotationError(predictions_path, problem)
         _check_entry(task, entry, predictions_path, index)
         first.setdefault(entry["ann_idx"], entry)  # evl_fns keeps the first prediction per ann_idx
     missing = [clip.ann_idx for clip in clips if clip.ann_idx not in first]
-    if missing:
+    if missing and not partial:  # evl_fns: assert len(hypo_dct) == len(vseg_lst) unless debug_mode
         shown = ", ".join(str(idx) for idx in missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise HiermovieError(
             f"{predictions_path}: predictions for {len(missing)} of {len(clips)} {split} clips are missing "
-            f"(ann_idx {shown})"
+            f"(ann_idx {shown}); --partial scores only the clips present"
         )
-    predictions = [first[clip.ann_idx] for clip in clips]
-    if task == "vb":
-        return verb_prediction_metrics(predictions, clips)
-    if task == "srl":
-        return srl_metrics(predictions, clips)
-    return relation_metrics(predictions, clips)
+    if not first:  # deviation: evl_fns would report 0 verb accuracies, or divide by zero
+        raise HiermovieError(f"{predictions_path}: no predictions to score")
+    scorer = {"vb": verb_prediction_metrics, "srl": srl_metrics, "evrel": relation_metrics}[task]
+    return scorer(list(first.values()), clips, partial=partial)
 
 
-def _by_ann_idx(predictions: list[dict], clips: Sequence[VidSituClip]) -> dict[int, dict]:
-    """Predictions by ann_idx (the first wins); ValueError if a clip has none."""
+def _scored_clips(
+    predictions: list[dict], clips: Sequence[VidSituClip], partial: bool
+) -> tuple[dict[int, dict], list[VidSituClip]]:
+    """Predictions by ann_idx (the first wins) and the clips to score: all of them (ValueError if one has no
+    prediction) or, if `partial`, those that have one."""
     by_idx: dict[int, dict] = {}
     for entry in predictions:
         by_idx.setdefault(int(entry["ann_idx"]), entry)
     missing = [clip.ann_idx for clip in clips if clip.ann_idx not in by_idx]
-    if missing:
+    if missing and not partial:
         raise ValueError(f"no prediction for {len(missing)} clips (ann_idx {missing[:5]})")
-    return by_idx
+    return by_idx, [clip for clip in clips if clip.ann_idx in by_idx]
 
 
 def _mean(values: Sequence[float]) -> float:

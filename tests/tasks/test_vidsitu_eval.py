@@ -3,6 +3,8 @@
 import json
 import math
 import pickle
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,17 +16,15 @@ from hiermovie.errors import AnnotationError, HiermovieError
 from hiermovie.tasks.verb_metrics import verb_metrics
 from hiermovie.tasks.vidsitu_eval import (
     evaluate,
-    lea,
-    lea_f1,
     read_predictions,
     reference_annotations,
     relation_metrics,
-    role_clusters,
     srl_metrics,
 )
 
 EXAMPLES = Path("/work/shared/data/vidsitu_examples")
 ROLE_NAMES = {"Arg0": "Arg0 (agent)", "Arg1": "Arg1 (thing)", "Arg2": "Arg2 (other)", "AScn": "Scene of the Event"}
+LOC, LOC2 = "ArgM (location)", "ArgM (location, second)"  # two role names that arg_mapper maps to ALoc
 VERBS = ["push.01"] * 6 + ["shove.01"] * 4
 
 
@@ -33,14 +33,14 @@ def annotation(
     verbs: dict[str, str] | None = None,
     relations: dict[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """One annotator's five events: {ev: {short role: text}}, {ev: verb id}, {ev: EvRel} (defaults elsewhere)."""
+    """One annotator's five events: {ev: {short or raw role: text}}, {ev: verb id}, {ev: EvRel} (defaults elsewhere)."""
     roles, verbs, relations = roles or {}, verbs or {}, relations or {}
     return {
         ev: {
             "Verb": verbs.get(ev, "push.01").split(".")[0],
             "VerbID": verbs.get(ev, "push.01"),
-            "Args": {ROLE_NAMES[r]: text for r, text in roles.get(ev, {}).items()},
-            "Arg_List": {ROLE_NAMES[r]: str(k) for k, r in enumerate(roles.get(ev, {}), 1)},
+            "Args": {ROLE_NAMES.get(r, r): text for r, text in roles.get(ev, {}).items()},
+            "Arg_List": {ROLE_NAMES.get(r, r): str(k) for k, r in enumerate(roles.get(ev, {}), 1)},
             **({} if ev == "Ev3" else {"EvRel": relations.get(ev, "Causes")}),
         }
         for ev in EVENTS
@@ -119,27 +119,6 @@ def rouge_l(hyp: str, refs: list[str], beta: float = 1.2) -> float:
     return (1 + beta**2) * precision * recall / (recall + beta**2 * precision)
 
 
-# ---------------------------------------------------------------- LEA
-
-
-def test_lea_worked_example() -> None:
-    # notes 2.2: P = 3/5, R = 4/5, F1 = 0.6857
-    key = {"Ev1_Arg0": "man in red", "Ev2_Arg0": "man in red", "Ev2_Arg1": "the door"}
-    key |= {"Ev3_Arg0": "woman", "Ev3_AScn": "a hallway"}
-    sys = {"Ev1_Arg0": "a man", "Ev2_Arg0": "a man", "Ev2_Arg1": "a man", "Ev3_Arg0": "a woman"}
-    sys |= {"Ev3_AScn": "a hallway"}
-    p_num, p_den, r_num, r_den = lea(role_clusters(key), role_clusters(sys))
-    assert (p_num / p_den, r_num / r_den) == pytest.approx((0.6, 0.8))
-    assert round(lea_f1(p_num, p_den, r_num, r_den), 4) == 0.6857
-
-
-def test_lea_perfect_and_missing_mentions() -> None:
-    key = role_clusters({"Ev1_Arg0": "a", "Ev2_Arg0": "a", "Ev3_Arg1": "b"})
-    assert lea(key, key) == (3.0, 3.0, 3.0, 3.0)
-    # an unpredicted singleton is not resolved; the predicted pair is
-    assert lea(key, role_clusters({"Ev1_Arg0": "x", "Ev2_Arg0": "x"})) == (2.0, 2.0, 2.0, 3.0)
-
-
 # ---------------------------------------------------------------- SRL
 
 
@@ -171,7 +150,56 @@ def test_srl_cider_rouge_and_macro_against_independent(tmp_path: Path) -> None:
     assert metrics["Arg0_cider"] == pytest.approx(np.mean(cider_d(items[("push.01", "Arg0")])))
     assert metrics["AScn_cider"] == 0.0 and metrics["Arg1_cider"] == 0.0
     assert metrics["MacroArg_cider"] == pytest.approx(metrics["Arg0_cider"] / 3)
-    assert metrics["cider"] > 0 and 0 < metrics["lea"] <= 1
+    # ROUGE-L has no IDF: per subset the mean of its items' scores, then the mean over subsets
+    by_role = {role: group for (_, role), group in items.items()}
+    for role, group in by_role.items():
+        assert metrics[f"{role}_rouge"] == pytest.approx(mean_rouge(group))
+    assert metrics["MacroArg_rouge"] == pytest.approx(np.mean([mean_rouge(group) for group in by_role.values()]))
+    assert metrics["MacroVb_rouge"] == pytest.approx((mean_rouge(push) + mean_rouge(by_role["Arg1"])) / 2)
+    assert metrics["MacroVb_rouge"] != pytest.approx(metrics["rouge"])
+    assert metrics["cider"] > 0 and 0 < metrics["lea"] <= 1 and metrics["lea_soft"] > 0
+
+
+def mean_rouge(items: list[tuple[str, list[str]]]) -> float:
+    return float(np.mean([rouge_l(hyp, refs) for hyp, refs in items]))
+
+
+def test_lea_of_two_location_roles_end_to_end(tmp_path: Path) -> None:
+    # test_lea.py case 1 from the files: LEA 8/15 (P 4/5, R 2/5)
+    ev1, ev2 = {"Arg0": "the man", LOC: "the park", LOC2: "the bench"}, {"Arg0": "the man", "AScn": "the park"}
+    root = write_valid(tmp_path / "vs", [[annotation({"Ev1": ev1, "Ev2": ev2})] * 3])
+    pred = {"Ev1": {"Arg0": "a man", "ALoc": "the park"}, "Ev2": {"Arg0": "a man", "AScn": "a park"}}
+    metrics = evaluate("srl", write_predictions(tmp_path / "p.json", [{"ann_idx": 0, "vb_output": pred}]), root)
+    assert metrics["lea"] == pytest.approx(8 / 15)
+    # items, in order: Ev1 Arg0, Ev1 ALoc ("the park" refs), Ev1 ALoc ("the bench" refs), Ev2 Arg0, Ev2 AScn
+    items = [("a man", ["the man"] * 3), ("the park", ["the park"] * 3), ("the park", ["the bench"] * 3)]
+    items += [("a man", ["the man"] * 3), ("a park", ["the park"] * 3)]
+    c = cider_d(items)
+    assert metrics["cider"] == pytest.approx(np.mean(c))
+    assert c[2] == 0 < c[1]  # "the" is in every item's references (IDF 0), "park" in two
+    # lea_soft: both Ev1_ALoc mentions weigh the CIDEr of the last Ev1_ALoc item (evl_fns' dict), c[2];
+    # P = ((c0 + c3) 2 1/1 + (c2 + c2) 2 1/1 + c4 1 0) / (2^2 + 2^2 + 1^2), R = LEA's 2/5
+    p, r = (2 * (c[0] + c[3]) + 2 * (c[2] + c[2])) / 9, 2 / 5
+    assert metrics["lea_soft"] == pytest.approx(2 * p * r / (p + r))
+
+
+def test_lea_of_annotation_format_predictions_end_to_end(tmp_path: Path) -> None:
+    # test_lea.py case 2 from the files: the prediction is another annotation (a human-agreement run)
+    ev1, ev2 = {"Arg0": "the man", "Arg1": "the ball", LOC: "the park"}, {"Arg0": "the man", "AScn": "the park"}
+    root = write_valid(tmp_path / "vs", [[annotation({"Ev1": ev1, "Ev2": ev2})] * 3])
+    own1, own2 = {"Arg0": "a boy", "Arg1": "a boy", "ArgM (manner)": "fast"}, {"Arg0": "a boy", "AScn": "outside"}
+    human = annotation({"Ev1": own1, "Ev2": own2})
+    metrics = evaluate("srl", write_predictions(tmp_path / "p.json", [{"ann_idx": 0, "vb_output": human}]), root)
+    assert metrics["lea"] == pytest.approx(4 / 13)  # P 1/4, R 2/5
+    # CIDEr looks up the mapped keys ("Arg0", ...), which an annotation lacks: every phrase is "", so 0,
+    # and lea_soft, weighted by it, is 0
+    assert metrics["cider"] == 0 and metrics["lea_soft"] == 0
+    del human["Ev3"]["Args"]  # evl_fns reads every event's Args once Ev1 has them
+    with pytest.raises(AnnotationError, match=r"q\.json: entry 0 \(ann_idx 0\): vb_output Ev3 should carry an Args"):
+        evaluate("srl", write_predictions(tmp_path / "q.json", [{"ann_idx": 0, "vb_output": human}]), root)
+    human["Ev3"]["Args"] = {"ArgM (time)": "later"}
+    with pytest.raises(AnnotationError, match=r"vb_output Ev3 Args: cannot map role name 'ArgM \(time\)'"):
+        evaluate("srl", write_predictions(tmp_path / "q.json", [{"ann_idx": 0, "vb_output": human}]), root)
 
 
 def test_reference_permutation_seed5(tmp_path: Path) -> None:
@@ -225,6 +253,39 @@ def test_relation_uses_file_order_not_permutation(tmp_path: Path) -> None:
     assert metrics["Top_1"] == 1.0 and metrics["Len"] == 12
 
 
+def test_relation_labels_of_any_kind_are_misses(tmp_path: Path) -> None:
+    # evl_fns compares labels with ==: a class id, a lower-case name, "Null" or null never equals the gt
+    root = write_valid(
+        tmp_path / "vs", [_relation_clip(["Causes", "Causes", "Enables"]), _relation_clip(["NoRel"] * 3)]
+    )
+    rows0 = [[1, "Causes", "Enables"], ["causes", "Causes", 3], ["Null", None, "x"], ["Causes", "Causes", "Enables"]]
+    preds = [{"ann_idx": 0, "pred_evrels_ev": rows0}, {"ann_idx": 1, "pred_evrels_ev": [[4, "norel", "NoRel"]] * 4}]
+    metrics = evaluate("evrel", write_predictions(tmp_path / "p.json", preds), root)
+    # clip 0, majority Causes (annotations 0 and 1): right 1, 1, 0, 2 of 2 per row = 4 of 8
+    # clip 1, NoRel x 3: right 1 of 3 per row = 4 of 12
+    assert metrics == pytest.approx({"Top_1": 8 / 20, "Macro_Top_1": (4 / 8 + 4 / 12) / 2, "Len": 20})
+    preds[1]["pred_evrels_ev"] = [[4, "norel", "NoRel"]] * 4 + [["ignored"] * 3]  # evl_fns reads rows 0-3
+    assert evaluate("evrel", write_predictions(tmp_path / "q.json", preds), root) == pytest.approx(metrics)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ({"Ev1": ["Causes"] * 3}, "pred_evrels_ev should be a list of 4 rows, got dict"),
+        ("Causes", "pred_evrels_ev should be a list of 4 rows, got str"),
+        ([["Causes"] * 3] * 3, "pred_evrels_ev should be a list of 4 rows, got 3 rows"),
+        ([["Causes"] * 2] * 4, "pred_evrels_ev rows should hold 3 labels (one per annotation), got 2"),
+        (["CNE"] * 4, "pred_evrels_ev rows should be lists of labels, got str"),
+    ],
+)
+def test_relation_inputs_evl_fns_cannot_read(tmp_path: Path, rows: object, message: str) -> None:
+    root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)])
+    path = write_predictions(tmp_path / "p.json", [{"ann_idx": 0, "pred_evrels_ev": rows}])
+    with pytest.raises(AnnotationError) as info:
+        evaluate("evrel", path, root)
+    assert str(info.value) == f"{path}: entry 0 (ann_idx 0): {message}"
+
+
 # ---------------------------------------------------------------- evaluate and reading
 
 
@@ -264,13 +325,86 @@ def test_evaluate_missing_ann_idx(tmp_path: Path) -> None:
 def test_evaluate_rejects_bad_entries(tmp_path: Path) -> None:
     root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)])
     path = write_predictions(tmp_path / "p.json", [{"ann_idx": 0, "pred_evrels_ev": [["Causes"] * 3] * 3}])
-    with pytest.raises(AnnotationError, match=r"p\.json: entry 0 \(ann_idx 0\): pred_evrels_ev should be a list of 4"):
+    with pytest.raises(
+        AnnotationError, match=r"p\.json: entry 0 \(ann_idx 0\): pred_evrels_ev should be a list of 4 rows"
+    ):
         evaluate("evrel", path, root)
     path = write_predictions(tmp_path / "q.json", [{"ann_idx": 5, "pred_evrels_ev": [["Causes"] * 3] * 4}])
     with pytest.raises(AnnotationError, match="entry 0: ann_idx 5 is outside"):
         evaluate("evrel", path, root)
     with pytest.raises(HiermovieError, match="unknown VidSitu task"):
         evaluate("captions", path, root)
+
+
+def test_verb_ids_of_any_kind_are_misses(tmp_path: Path) -> None:
+    root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)])
+    rows = [["push.01"], [7, "shove.01"], ["PUSH.01", None], [1.5], ["push.01"], ["extra.01"]]  # row 6 ignored
+    metrics = evaluate("vb", write_predictions(tmp_path / "vb.json", [{"ann_idx": 0, "pred_vbs_ev": rows}]), root)
+    assert metrics == pytest.approx(verb_metrics([rows[:5]], [dict.fromkeys(EVENTS, VERBS)]), nan_ok=True)
+    assert (metrics["acc1"], metrics["acc5"]) == pytest.approx((2 / 5, 3 / 5))
+    path = write_predictions(tmp_path / "bad.json", [{"ann_idx": 0, "pred_vbs_ev": [[["push.01"]]] * 5}])
+    with pytest.raises(AnnotationError, match="pred_vbs_ev verb ids should be strings"):  # evl_fns: a set of them
+        evaluate("vb", path, root)
+
+
+def test_partial_scores_the_clips_present(tmp_path: Path) -> None:
+    # 3 clips of 5 annotations with distinct phrases; predictions for clips 1 and 2 only
+    anns = [[annotation({"Ev1": {"Arg0": f"man {c} {k}", "AScn": f"room {k}"}}) for k in range(5)] for c in range(3)]
+    root = write_valid(tmp_path / "vs", anns)
+    preds = [{"ann_idx": c, "vb_output": {"Ev1": {"Arg0": f"man {c} 0", "AScn": "room 0"}}} for c in (2, 1)]
+    path = write_predictions(tmp_path / "p.json", preds)
+    with pytest.raises(HiermovieError, match=r"1 of 3 valid clips are missing \(ann_idx 0\); --partial scores only"):
+        evaluate("srl", path, root)
+    metrics = evaluate("srl", path, root, partial=True)
+
+    def items(perms: list[np.ndarray], scored: dict[int, int]) -> list[tuple[str, list[str]]]:
+        """The items of the scored clips (clip -> its permutation's index in `perms`)."""
+        out = []
+        for c, p in scored.items():
+            refs = [k for i, k in enumerate(perms[p]) if i != 3][:3]
+            out += [(f"man {c} 0", [f"man {c} {k}" for k in refs]), ("room 0", [f"room {k}" for k in refs])]
+        return out
+
+    np.random.seed(5)
+    perms = [np.random.permutation(5) for _ in range(3)]  # drawn for every clip of the split, as evl_fns
+    expected = items(perms, {1: 1, 2: 2})
+    assert metrics["cider"] == pytest.approx(np.mean(cider_d(expected)))  # IDF from the scored clips only
+    assert metrics["rouge"] == pytest.approx(mean_rouge(expected))
+    assert metrics["rouge"] != pytest.approx(mean_rouge(items(perms, {1: 0, 2: 1})))  # drawn for the present only
+
+    verbs = [{"ann_idx": 1, "pred_vbs_ev": [["push.01"]] * 5}]
+    assert evaluate("vb", write_predictions(tmp_path / "vb.json", verbs), root, partial=True)["acc1"] == 1.0
+    relations = [{"ann_idx": 2, "pred_evrels_ev": [["Causes", 1, "Causes"]] * 4}]
+    relation = evaluate("evrel", write_predictions(tmp_path / "evrel.json", relations), root, partial=True)
+    assert relation["Top_1"] == pytest.approx(2 / 3) and relation["Len"] == 12
+    with pytest.raises(HiermovieError, match=r"p\.json: no predictions to score"):
+        evaluate("vb", write_predictions(tmp_path / "p.json", []), root, partial=True)
+    with pytest.raises(AnnotationError, match="ann_idx 3 is outside the valid split"):  # a KeyError in evl_fns
+        evaluate("vb", write_predictions(tmp_path / "p.json", [{**verbs[0], "ann_idx": 3}]), root, partial=True)
+
+
+def test_cli_partial_and_one_line_errors(tmp_path: Path) -> None:
+    root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)] * 2)
+    path = write_predictions(tmp_path / "evrel.json", [{"ann_idx": 1, "pred_evrels_ev": [[2, "Causes", "Causes"]] * 4}])
+    command = [
+        sys.executable,
+        "-m",
+        "hiermovie",
+        "evaluate",
+        "--task",
+        "evrel",
+        "--pred",
+        str(path),
+        "--ann",
+        str(root),
+    ]
+    scored = subprocess.run([*command, "--partial"], capture_output=True, text=True, timeout=300)
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout) == pytest.approx({"Top_1": 2 / 3, "Macro_Top_1": 2 / 3, "Len": 12})
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and refused.stdout == ""
+    missing = f"error: {path}: predictions for 1 of 2 valid clips are missing (ann_idx 0); --partial scores only"
+    assert refused.stderr.splitlines() == [f"{missing} the clips present"]
 
 
 def test_read_predictions_refuses_pickle_without_opt_in(tmp_path: Path) -> None:
