@@ -123,6 +123,10 @@ ProfileOption = Annotated[
 ]
 DeviceOption = Annotated[Device, typer.Option(help="auto: CUDA when available.")]
 WorkersOption = Annotated[int, typer.Option(min=0, help="Decoding processes per rank.")]
+AutoWorkersOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="Decoding processes per rank [default: on CPU half the cores, the rest compute; CUDA 2]."),
+]
 SeedOption = Annotated[int, typer.Option(min=0, help="Seed of initial weights, data order and augmentation.")]
 MaxStepsOption = Annotated[int, typer.Option(min=0, help="Stop after this many steps (0: train all epochs).")]
 EpochsOption = Annotated[int, typer.Option(min=0, help="Override the profile's epochs (0: keep).")]
@@ -148,7 +152,7 @@ def backbone_pretrain(
     flow_dir: Annotated[Path | None, typer.Option(help="{video stem}.npy flow files (--motion flow_files).")] = None,
     init: InitOption = None,
     device: DeviceOption = Device.auto,
-    workers: WorkersOption = 2,
+    workers: AutoWorkersOption = None,
     seed: SeedOption = 0,
     max_steps: MaxStepsOption = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save every N steps (and every epoch).")] = 50,
@@ -295,6 +299,17 @@ def cache_verify(cache: CacheArgument) -> None:
     if problems:
         raise typer.Exit(1)
     typer.echo(f"{cache}: all shards match the manifest")
+
+
+@cache_app.command("probe")
+def cache_probe(
+    cache: CacheArgument,
+    data: Annotated[Path, typer.Option(help="The benchmark folder or a VidSitu root (its train and valid).")],
+) -> None:
+    """What the VidSitu tokens carry: linear probes for verb, acting character and place, against chance."""
+    from hiermovie.tasks.feature_probe import probe_event_features, probe_table
+
+    typer.echo(probe_table(_run(probe_event_features, cache, data)))
 
 
 txe_app = typer.Typer(help="Pretrain the TxE contextualizer from a cache.", no_args_is_help=True)

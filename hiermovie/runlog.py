@@ -34,8 +34,10 @@ def read_log(path: Path) -> list[dict]:
     return records
 
 
-def plot_losses(log: Path, png: Path, keys: tuple[str, ...] = ("loss",), title: str = "") -> None:
-    """Draw the given keys of a JSONL log against the step."""
+def plot_losses(
+    log: Path, png: Path, keys: tuple[str, ...] = ("loss",), title: str = "", chance: float | None = None
+) -> None:
+    """Draw the given keys of a JSONL log against the step, and the loss of chance as a dashed line."""
     records = read_log(log)
     figure = Figure(figsize=(6, 3.5))
     axis = figure.subplots()
@@ -43,6 +45,8 @@ def plot_losses(log: Path, png: Path, keys: tuple[str, ...] = ("loss",), title: 
         points = [(r["step"], r[key]) for r in records if key in r]
         if points:
             axis.plot(*zip(*points, strict=True), label=key, linewidth=1)
+    if chance is not None:
+        axis.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance {chance:.2f}")
     axis.set_xlabel("step")
     axis.set_title(title, fontsize=10)
     axis.legend(fontsize=8)

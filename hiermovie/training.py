@@ -55,11 +55,13 @@ def fit(
     extra_state: Callable[[], dict] = dict,
     epoch_end: Callable[[int], dict[str, float]] | None = None,
     progress: bool = True,
+    chance_loss: float | None = None,
 ) -> dict:
     """Train `model` until `stop_step`, resuming from `out/checkpoint.pt`; returns the last log record.
 
     `batches(epoch, skip)` yields this rank's batches of an epoch from its `skip`-th on (so a resumed
-    run continues mid-epoch); `step(model, batch, step)` returns (loss, terms to log).
+    run continues mid-epoch); `step(model, batch, step)` returns (loss, terms to log); `chance_loss`,
+    where given, is drawn into the loss plot.
     """
     checkpoint = Path(out) / "checkpoint.pt"
     start = resume_step(checkpoint, kind, config, model, optimizer)
@@ -73,7 +75,7 @@ def fit(
         if dist.is_main:
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), **extra_state()}
             save_checkpoint(checkpoint, kind=kind, config=config, step=current, **state)
-            plot_losses(log.path, Path(out) / "loss.png", title=f"{kind}: {Path(out).name}")
+            plot_losses(log.path, Path(out) / "loss.png", title=f"{kind}: {Path(out).name}", chance=chance_loss)
         barrier()
 
     while current < stop_step:

@@ -64,7 +64,7 @@ def tiny_backbone(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_cache(tiny_benchmark, tiny_backbone, tmp_path_factory) -> Path:
-    """The tiny benchmark extracted at 1 s by `tiny_backbone` (256-d), 6 videos per shard."""
+    """The tiny benchmark extracted at 1 s by `tiny_backbone` (512-d), 6 videos per shard."""
     from dataclasses import replace
 
     from hiermovie.extract.config import EXTRACT_PROFILES

@@ -34,6 +34,6 @@ class TxEConfig:
 TXE_PROFILES = {
     "paper": TxEConfig(),
     "tiny": TxEConfig(
-        input_dim=256, hidden_dim=128, num_heads=4, ffn_dim=256, queue_size=4096, batch_size=64, epochs=20, lr=5e-4
+        input_dim=512, hidden_dim=128, num_heads=4, ffn_dim=256, queue_size=4096, batch_size=64, epochs=20, lr=5e-4
     ),
 }

@@ -12,7 +12,7 @@ class SynthConfig:
     vidsitu_clips: tuple[int, int, int] = (160, 40, 16)  # train, valid, and each of the 3 test splits
     lvu_movies: tuple[int, int, int] = (30, 10, 10)  # train, val, test
     lvu_seconds: tuple[int, int] = (30, 45)  # movie length range, seconds (LVU: 1 to 3 minutes)
-    action_clips: tuple[int, int] = (8, 2)  # Kinetics-style clips per verb: train, val
+    action_clips: tuple[int, int] = (200, 20)  # Kinetics-style clips per verb: train, val
     action_seconds: int = 3  # length of each action clip
     related_prob: float = 0.65  # chance that a VidSitu event follows a grammar rule with Ev3
     hard_prob: float = 0.25  # chance that an event is hard to read alone (occluded, dark, panned away)
@@ -36,6 +36,6 @@ SYNTH_SIZES = {
         vidsitu_clips=(3000, 600, 300),
         lvu_movies=(700, 150, 150),
         lvu_seconds=(60, 180),
-        action_clips=(200, 20),
+        action_clips=(800, 50),
     ),
 }

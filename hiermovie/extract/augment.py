@@ -84,6 +84,18 @@ def random_resized_crop(
     return out.view(b, c, t, size, size)  # (B, C, T, size, size)
 
 
+def crop_view(
+    clips: torch.Tensor, size: int, area: tuple[float, float], generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """`random_resized_crop` with the area range `area`; `area` (1, 1) keeps the whole frame (no draw).
+
+    Shape: (B, 3, T, size, size); frames are decoded at `size`, so the whole frame needs no resampling.
+    """
+    if area[0] >= 1.0 and clips.shape[-1] == clips.shape[-2] == size:
+        return clips
+    return random_resized_crop(clips, size, scale=area, generator=generator)
+
+
 def random_flip(clips: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
     """Mirror each clip left-right with probability p."""
     flip = _coin(clips.shape[0], p, clips, generator)  # (B,)
@@ -184,19 +196,26 @@ _VIEW_PROBS = {1: (1.0, 0.0), 2: (0.1, 0.2)}
 
 
 def cvrl_view(
-    clips: torch.Tensor, size: int, view: int, generator: torch.Generator | None = None, color_strength: float = 1.0
+    clips: torch.Tensor,
+    size: int,
+    view: int,
+    generator: torch.Generator | None = None,
+    color_strength: float = 1.0,
+    crop_area: tuple[float, float] = (0.3, 1.0),
+    flip: bool = True,
 ) -> torch.Tensor:
     """One CVRL view: crop-resize, flip, jitter (p 0.8), grey (p 0.2), blur, solarize. Shape: (B, 3, T, size, size).
 
     `view` 1 blurs every clip and never solarizes; view 2 blurs with p 0.1 and solarizes with p 0.2.
-    `color_strength` scales the jitter (SimCLR's s; CVRL uses 1.0: brightness, contrast, saturation 0.8, hue 0.2).
+    `color_strength` scales the jitter (SimCLR's s; CVRL uses 1.0: brightness, contrast, saturation 0.8, hue 0.2);
+    `crop_area` is the crop's area range (CVRL: 0.3 to 1); `flip` False leaves out the flips.
     """
     if view not in _VIEW_PROBS:
         raise ValueError(f"CVRL view must be 1 or 2, got {view}")
     blur_p, solarize_p = _VIEW_PROBS[view]
     s = color_strength
-    out = random_resized_crop(clips, size, generator=generator)
-    out = random_flip(out, generator=generator)
+    out = crop_view(clips, size, crop_area, generator)
+    out = random_flip(out, p=0.5 if flip else 0.0, generator=generator)
     out = color_jitter(out, 0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s, p=0.8, generator=generator)
     out = random_grayscale(out, p=0.2, generator=generator)
     out = gaussian_blur(out, p=blur_p, generator=generator)

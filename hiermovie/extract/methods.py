@@ -12,6 +12,7 @@ both MoDist views use CVRL's sampler and augmentation.
 """
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,7 @@ from hiermovie.extract.key_queue import KeyQueue
 from hiermovie.extract.losses import modist_loss, nt_xent_loss
 
 METHODS = ("cvrl", "modist", "supervised")
+MODIST_MOTION_WEIGHT = 1.0  # w of L_vv + w (L_vm + L_mv): MaCLR CONTRASTIVE_FLOW_WEIGHT
 
 
 def mlp_projector(in_dim: int, hidden: int, out_dim: int, hidden_layers: int, batch_norm: bool) -> nn.Sequential:
@@ -63,7 +65,7 @@ class MoDist(nn.Module):
         motion_head: nn.Module,
         queue_size: int,
         temperature: float,
-        motion_weight: float = 1.0,
+        motion_weight: float = MODIST_MOTION_WEIGHT,
     ):
         super().__init__()
         self.visual, self.motion = visual, motion
@@ -151,6 +153,17 @@ def build_method(config: BackboneConfig, num_classes: int) -> CVRL | MoDist | Su
     if config.method == "supervised":
         return Supervised(backbone=backbone, classifier=nn.Linear(backbone.feature_dim, num_classes))
     raise ValueError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}")
+
+
+def chance_loss(config: BackboneConfig, num_classes: int) -> float:
+    """The loss of a network that knows nothing, the line a pretraining must fall well below:
+    CVRL ln(2B - 1) (each of 2B views against the other 2B - 1), MoDist (1 + 2w) ln(K + 1) (three
+    InfoNCE terms, each the positive among K queued keys), supervised ln(classes)."""
+    if config.method == "cvrl":
+        return math.log(2 * config.batch_size - 1)
+    if config.method == "modist":
+        return (1 + 2 * MODIST_MOTION_WEIGHT) * math.log(config.queue_size + 1)
+    return math.log(num_classes)
 
 
 def backbone_of(method: nn.Module) -> SlowD:

@@ -4,7 +4,7 @@ RUN/log.jsonl, RUN/loss.png, RUN/skipped.txt (videos that could not be read) and
 complete, RUN/summary.json."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hiermovie.datasets.video_folder import label_names, load_video_folder
-from hiermovie.device import autocast, to_device_clips
+from hiermovie.device import autocast, decoding_share, to_device_clips
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
-from hiermovie.extract.augment import cvrl_view, normalize, random_flip, random_resized_crop, to_float_clips
+from hiermovie.extract.augment import crop_view, cvrl_view, normalize, random_flip, to_float_clips
 from hiermovie.extract.config import BackboneConfig
 from hiermovie.extract.data import ClipSampling, VideoClips, collate_clips, epoch_batches
-from hiermovie.extract.methods import METHODS, MoDist, backbone_of, build_method
+from hiermovie.extract.methods import METHODS, MoDist, backbone_of, build_method, chance_loss
 from hiermovie.extract.motion import MOTION_INPUTS, frame_differences
 from hiermovie.extract.weights import load_pretrained_backbone
 from hiermovie.schedules import cosine_schedule
@@ -32,7 +32,7 @@ class PretrainOptions:
     """How to run a pretraining (what does not change the model: not part of the config)."""
 
     device: str = "auto"
-    workers: int = 2  # decoding processes per rank
+    workers: int | None = None  # decoding processes per rank; None: on CPU half the cores, on CUDA 2
     seed: int = 0
     strict: bool = False  # fail on an unreadable video instead of skipping it
     max_steps: int | None = None  # stop early; the schedule still spans config.epochs
@@ -53,7 +53,8 @@ def pretrain(config: BackboneConfig, data: Path, out: Path, options: PretrainOpt
         raise HiermovieError("--motion flow_files needs --flow-dir")
     dist = init_distributed(options.device)
     try:
-        return _pretrain(config, Path(data), Path(out), options, dist)
+        with decoding_share(dist.device, options.workers) as workers:
+            return _pretrain(config, Path(data), Path(out), replace(options, workers=workers), dist)
     finally:
         shutdown()
 
@@ -75,7 +76,7 @@ def _pretrain(config, data, out, options, dist) -> dict:
     if dist.device.type == "cuda":
         method = method.to(memory_format=torch.channels_last_3d)
     trainable = [p for p in method.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(trainable, lr=config.lr, momentum=0.9, weight_decay=1e-6)  # CVRL: SGD, wd 1e-6
+    optimizer = make_optimizer(config, trainable)
     steps_per_epoch = len(epoch_batches(len(videos), per_rank, options.seed, 0, dist.rank, dist.world_size))
     total = config.epochs * steps_per_epoch
     schedule = cosine_schedule(config.lr, total, warmup_steps=max(1, total // 40))  # CVRL: 1787 of 71488 warmup
@@ -108,6 +109,7 @@ def _pretrain(config, data, out, options, dist) -> dict:
         with autocast(dist.device):
             return model(*make_views(batch, config, generator, dist.device))
 
+    chance = chance_loss(config, len(label_names(videos)))
     record = fit(
         model=method,
         optimizer=optimizer,
@@ -123,12 +125,22 @@ def _pretrain(config, data, out, options, dist) -> dict:
         checkpoint_every=options.checkpoint_every,
         extra_state=lambda: {"backbone": backbone_of(method).state_dict(), "label_names": label_names(videos)},
         progress=options.progress,
+        chance_loss=chance,
     )
-    summary = {**record, "skipped": len(skipped), "checkpoint": str(out / "checkpoint.pt")}
+    summary = {**record, "chance_loss": chance, "skipped": len(skipped), "checkpoint": str(out / "checkpoint.pt")}
     if dist.is_main:
         (out / "skipped.txt").write_text("".join(f"{problem}\n" for problem in sorted(skipped)))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))  # written last: the run is complete
     return summary
+
+
+def make_optimizer(config: BackboneConfig, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """`config.optimizer`: "sgd" is CVRL's (momentum 0.9, weight decay 1e-6), "adam" plain Adam."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=0.9, weight_decay=1e-6)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr)
+    raise HiermovieError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
 
 
 def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, device: torch.device) -> tuple:
@@ -137,13 +149,14 @@ def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, 
     frames = batch["clips"].to(device)  # (B, V, T, H, W, 3) uint8
     views = frames.shape[1]
     clips = [to_float_clips(frames[:, v]) for v in range(views)]  # V x (B, 3, T, H, W) in [0, 1]
+    flip_p = 0.5 if config.flip else 0.0
     if config.method == "supervised":
-        view = random_flip(random_resized_crop(clips[0], config.crop_size, generator=generator), generator=generator)
+        view = random_flip(crop_view(clips[0], config.crop_size, config.crop_area, generator), flip_p, generator)
         return to_device_clips(normalize(view), device), batch["labels"].to(device)
     augmented, motions = [], []
     for v, clip in enumerate(clips):
         replay = torch.Generator(device).set_state(generator.get_state())  # same crop and flip for the flow
-        view = cvrl_view(clip, config.crop_size, v + 1, generator, config.color_strength)  # (B, 3, T, S, S)
+        view = cvrl_view(clip, config.crop_size, v + 1, generator, config.color_strength, config.crop_area, config.flip)
         augmented.append(to_device_clips(normalize(view), device))
         if config.method == "modist":
             motions.append(to_device_clips(_motion_input(batch, v, view, replay, config, device), device))
@@ -159,4 +172,4 @@ def _motion_input(batch, v, view, replay, config, device) -> torch.Tensor:
     decoded = tuple(batch["clips"].shape[3:5])  # (H, W) of the RGB frames the crop was drawn for
     if tuple(flow.shape[-2:]) != decoded:
         flow = F.interpolate(flow, size=(flow.shape[2], *decoded), mode="trilinear", align_corners=False)
-    return random_flip(random_resized_crop(flow, config.crop_size, generator=replay), generator=replay)
+    return random_flip(crop_view(flow, config.crop_size, config.crop_area, replay), 0.5 if config.flip else 0.0, replay)

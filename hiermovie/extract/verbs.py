@@ -23,12 +23,12 @@ from hiermovie.extract.config import BackboneConfig, VerbFinetuneConfig
 from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.weights import load_pretrained_backbone
 from hiermovie.extract.windows import event_clips_frame_indices, vidsitu_windows
+from hiermovie.linear_probe import IGNORE, fit_linear_probe, standardizer
 from hiermovie.schedules import cosine_schedule
 from hiermovie.tasks.verb_metrics import verb_metrics
 from hiermovie.training import fit
 
 CHECKPOINT_KIND = "verb-finetune"
-IGNORE = -100  # cross-entropy target of an event whose verb is not in the vocabulary
 
 
 class EventClips(Dataset):
@@ -207,25 +207,6 @@ def finetune_verbs(
         shutdown()
 
 
-def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, weight_decay: float) -> nn.Linear:
-    """Multinomial logistic regression on standardised features, full batch L-BFGS. Events with
-    label IGNORE are left out."""
-    keep = labels != IGNORE
-    x, y = features[keep], labels[keep]
-    probe = nn.Linear(x.shape[1], num_classes)
-    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimizer.zero_grad()
-        loss = F.cross_entropy(probe(x), y) + weight_decay * probe.weight.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    return probe
-
-
 def probe_verbs(
     backbone_config: BackboneConfig,
     config: VerbFinetuneConfig,
@@ -243,7 +224,7 @@ def probe_verbs(
     vocab = verb_vocabulary(train.clips)
     train_x = event_outputs(backbone, train.clips, backbone_config, device, options.workers, options.progress)
     valid_x = event_outputs(backbone, valid.clips, backbone_config, device, options.workers, options.progress)
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    mean, std = standardizer(train_x)
     labels = _event_labels(train.clips, torch.arange(len(train.clips)), {w: i for i, w in enumerate(vocab)})
     probe = fit_linear_probe((train_x - mean) / std, labels, len(vocab), config.probe_weight_decay)
     with torch.no_grad():

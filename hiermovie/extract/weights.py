@@ -22,9 +22,10 @@ from hiermovie.extract.backbone import SlowD
 
 # where a checkpoint file keeps its state dict, tried in this order; otherwise the top level is the state dict
 # (PySlowFast/pytorchvideo `.pyth`: "model_state"; MaCLR also reads "model_state_dict"; Lightning: "state_dict")
-_STATE_KEYS = ("model_state", "model_state_dict", "state_dict", "model")
+# "backbone": hiermovie's own checkpoints (`hiermovie backbone pretrain`), the Slow-D's state as `net.blocks...`
+_STATE_KEYS = ("backbone", "model_state", "model_state_dict", "state_dict", "model")
 # prefixes of wrappers around the backbone, stripped from the front of a key (also several, `module.encoder_q.`)
-_WRAPPER_PREFIXES = ("module.", "encoder_q.", "backbone.")
+_WRAPPER_PREFIXES = ("module.", "encoder_q.", "backbone.", "net.")
 
 _STEM_CONV = "blocks.0.conv.weight"
 _PYTORCHVIDEO_HEAD = "blocks.5."  # create_resnet's head block follows stem + 4 stages

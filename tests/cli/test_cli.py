@@ -95,7 +95,7 @@ def test_demo_writes_a_report(tiny_benchmark, tmp_path):
     report = (run / "report.md").read_text()
     assert "| data (`hiermovie synth`) | done" in report and "not built yet" not in report
     assert "| tasks (VidSitu Tables 4, 1, 3 and LVU Table 5" in report and "### Table 1: semantic role" in report
-    assert "| Slow-D+TxE+TxD | cvrl | MaskPred |" in report and "| OT (cvrl) | ours: TxE tokens |" in report
+    assert "| Slow-D+TxE+TxD | supervised | MaskPred |" in report and "| OT (supervised) | ours: TxE tokens |" in report
     assert "## Ablation: TxE pretraining" in report and "| mask {1, 2, 3} |" in report
     assert len(list((run / "tasks" / "srl" / "predictions").glob("*.json"))) == 4  # 4 rows x 1 seed (tiny)
     for figure in (
@@ -105,7 +105,9 @@ def test_demo_writes_a_report(tiny_benchmark, tmp_path):
         "tasks/lvu/object_transformer/loss.png",
     ):
         assert (run / figure).stat().st_size > 0 and f"]({figure})" in report
-    assert "| backbone (CVRL pretraining" in report and "| CVRL |" in report
+    assert "| backbone (supervised pretraining" in report and "| supervised |" in report
+    assert "(chance 2.639)" in report  # ln(14 verbs)
+    assert "| verb |" in report and "| Arg0 (acting character) |" in report  # what the tokens carry
     assert "| extract (event features" in report and "event tokens" in report
     assert "| mask prediction |" in report and (run / "export" / "events.parquet").is_file()
     assert (run / "example_clip.png").stat().st_size > 0 and (run / "verbs.png").stat().st_size > 0

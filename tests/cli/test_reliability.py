@@ -26,7 +26,7 @@ from .test_cli import assert_user_error, hiermovie
 
 @pytest.fixture(scope="module")
 def tiny_txe(tmp_path_factory) -> Path:
-    """A random tiny TxE checkpoint for the tiny cache (256-d)."""
+    """A random tiny TxE checkpoint for the tiny cache (512-d)."""
     config = TXE_PROFILES["tiny"]
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("txe") / "checkpoint.pt"
@@ -158,7 +158,7 @@ def test_a_cache_of_another_dimension_is_refused(tiny_cache, tmp_path):
     result = hiermovie(
         "txe", "pretrain", "--cache", str(tiny_cache), "--out", str(tmp_path / "txe"), "--profile", "paper"
     )
-    assert_user_error(result, "features are 256-d", "expects 2048")
+    assert_user_error(result, "features are 512-d", "expects 2048")
 
 
 def test_an_unknown_schema_version_is_refused(tiny_cache, tmp_path):

@@ -22,7 +22,7 @@ OPTIONS = TxEOptions(device="cpu", val_fraction=0.3, progress=False)
 
 @pytest.fixture
 def cache(tiny_cache):
-    """The tiny benchmark extracted at 1 s by a random tiny backbone (256-d)."""
+    """The tiny benchmark extracted at 1 s by a random tiny backbone (512-d)."""
     return tiny_cache
 
 
@@ -42,7 +42,7 @@ def test_pretraining_resumes_to_the_same_losses(cache, tmp_path):
 @pytest.mark.parametrize(
     "config, message",
     [
-        (replace(TINY, input_dim=2048), "features are 256-d, the TxE config expects 2048"),
+        (replace(TINY, input_dim=2048), "features are 512-d, the TxE config expects 2048"),
         (replace(TINY, mask_sizes=(5,)), "mask size 5 leaves no context in a window of 5 tokens"),
         (replace(TINY, stride_sec=1.5), "stride 1.5 s is not a multiple of the extraction stride 1 s"),
         (replace(TINY, loss="cosine"), "unknown loss 'cosine'"),

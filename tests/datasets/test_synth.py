@@ -9,11 +9,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 
 from hiermovie.datasets.benchmark import BenchmarkLayout, check_benchmark
 from hiermovie.datasets.config import SYNTH_SIZES
 from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS, load_lvu_task
 from hiermovie.datasets.synth import generate as generate_module
+from hiermovie.datasets.synth.baselines import motion_energy, still_appearance
 from hiermovie.datasets.synth.framecode import read_frame_code
 from hiermovie.datasets.synth.generate import generate
 from hiermovie.datasets.synth.render import render
@@ -24,6 +26,7 @@ from hiermovie.datasets.synth.story import (
     Event,
     Shot,
     Story,
+    action_story,
     clip_relations,
     clip_story,
     movie_story,
@@ -35,6 +38,7 @@ from hiermovie.datasets.vidsitu import EVALUATED_ROLES, EVENTS, RELATIONS, load_
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.windows import clip_frame_indices, fixed_stride_windows
+from hiermovie.linear_probe import probe_accuracy
 
 TINY = SYNTH_SIZES["tiny"]
 
@@ -247,3 +251,30 @@ def test_spinning_changes_pixels_but_not_place():
     boxes = [b for _, b in render(_one_event_story("spin.01"), 64, 0)]
     assert boxes[0][0] == boxes[20][0]
     assert np.abs(frames[0].astype(int) - frames[20].astype(int)).sum() > 0
+
+
+# ---------------------------------------------------------------- verbs are defined by motion
+def _action_frames(split: int, per_verb: int) -> tuple[np.ndarray, torch.Tensor]:
+    """16 frames (every 4th) of rendered Kinetics-style clips, `per_verb` of each verb; (N, 16, 64, 64, 3)."""
+    frames, labels = [], []
+    for v, verb in enumerate(VERB_IDS):
+        for i in range(per_verb):
+            rng = np.random.default_rng([split, v, i])
+            video = [f for f, _ in render(action_story(rng, verb, 30, 3), 64, i, frame_code=False)]
+            frames.append(np.stack(video[13:77:4]))
+            labels.append(v)
+    return np.stack(frames), torch.tensor(labels)
+
+
+@pytest.fixture(scope="module")
+def action_frames():
+    return _action_frames(0, 16), _action_frames(1, 8)
+
+
+@pytest.mark.parametrize(("features", "low", "high"), [(motion_energy, 0.4, 1.0), (still_appearance, 0.0, 0.15)])
+def test_verbs_are_read_from_motion_not_from_looks(action_frames, features, low, high):
+    """A linear probe reads the verb from frame differences (chance 1/14), never from a still of the clip."""
+    (train, train_labels), (valid, valid_labels) = action_frames
+    x_train, x_valid = (torch.from_numpy(features(f)) for f in (train, valid))
+    accuracy = probe_accuracy(x_train, train_labels, x_valid, valid_labels)
+    assert low <= accuracy <= high

@@ -5,6 +5,7 @@ import torch
 
 from hiermovie.extract.augment import (
     color_jitter,
+    crop_view,
     cvrl_view,
     gaussian_blur,
     normalize,
@@ -188,3 +189,20 @@ def test_to_float_clips_and_normalize():
     torch.testing.assert_close(per_channel[:, 2], (clips[:, 2] - 0.6) / 0.3)
     with pytest.raises(ValueError, match="uint8"):
         to_float_clips(frames.float())
+
+
+def test_whole_frame_crop_view_draws_nothing_and_partial_area_crops(clips):
+    generator = seeded()
+    state = generator.get_state()
+    assert crop_view(clips, 64, (1.0, 1.0), generator) is clips
+    assert torch.equal(generator.get_state(), state)  # no parameters drawn: later views are unchanged
+    cropped = crop_view(clips, 32, (0.3, 0.3), seeded())
+    assert cropped.shape == (8, 3, 8, 32, 32)
+    torch.testing.assert_close(cropped, random_resized_crop(clips, 32, scale=(0.3, 0.3), generator=seeded()))
+
+
+def test_cvrl_view_without_crop_and_flip_keeps_the_geometry():
+    ramp = torch.linspace(0, 1, 64).expand(8, 3, 4, 64, 64).contiguous()  # brightness grows with x
+    out = cvrl_view(ramp, 64, 1, seeded(), color_strength=0.0, crop_area=(1.0, 1.0), flip=False)
+    grey = out.mean(1)  # (B, T, H, W): view 1 never solarizes, so only the blur touches the ramp
+    assert (grey[..., -1] - grey[..., 0] > 0.8).all()  # every clip still rises from the left edge to the right

@@ -35,7 +35,7 @@ def test_tiny_profile_shapes():
     model = create_slow_d(TINY).eval()
     clips = torch.randn(2, 3, TINY.num_frames, TINY.crop_size, TINY.crop_size)  # (2, 3, 8, 64, 64)
     features = model.forward_features(clips)
-    assert features.shape == (2, 256, 4, 2, 2)
+    assert features.shape == (2, 512, 4, 2, 2)
     pooled = model(clips)
     assert pooled.shape == (2, model.feature_dim) == (2, TINY.feature_dim)
     torch.testing.assert_close(pooled, features.mean(dim=(2, 3, 4)))
@@ -53,7 +53,7 @@ def test_paper_profile_on_a_small_input_gives_2048_features():
 @torch.inference_mode()
 @pytest.mark.parametrize(
     "config, in_channels, features_shape",
-    [(PAPER, 3, (1, 256, 8, 2, 2)), (TINY, 2, (1, 32, 4, 2, 2))],
+    [(PAPER, 3, (1, 256, 8, 2, 2)), (TINY, 2, (1, 64, 4, 2, 2))],
     ids=["paper-rgb", "tiny-flow"],
 )
 def test_width_divisor_8_builds_the_motion_network(config, in_channels, features_shape):

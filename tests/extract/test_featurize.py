@@ -66,7 +66,7 @@ def test_features_equal_a_direct_backbone_run(cache, tiny_benchmark, backbone_ch
     frames = [read_frames(movie, clip_frame_indices(w, info.fps, 8, 8, info.num_frames), size=64) for w in windows]
     clips = normalize(to_float_clips(torch.from_numpy(np.stack(frames))))  # (3, 3, 8, 64, 64)
     with torch.inference_mode():
-        expected = backbone.eval()(clips).numpy()  # (3, 256)
+        expected = backbone.eval()(clips).numpy()  # (3, 512)
     with EventCache(cache) as opened:
         stored = opened.tokens(movie.stem).features[:3].astype(np.float32)
     np.testing.assert_allclose(stored, expected, rtol=2e-3, atol=2e-3)  # float16 storage

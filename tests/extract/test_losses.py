@@ -186,3 +186,24 @@ def test_modist_gradient_reaches_both_queries():
     loss.backward()
     assert qv.grad is not None and qv.grad.abs().sum() > 0
     assert qm.grad is not None and qm.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- chance: the loss of knowing nothing
+def test_chance_loss_is_each_loss_at_uninformative_embeddings():
+    """With every embedding equal, each loss is exactly the log of its number of candidates."""
+    from dataclasses import replace
+
+    from hiermovie.extract.config import BACKBONE_PROFILES
+    from hiermovie.extract.methods import chance_loss
+
+    config = replace(BACKBONE_PROFILES["tiny"], batch_size=6, queue_size=10)
+    same = F.normalize(torch.ones(6, 4, dtype=torch.float64), dim=1)  # (B, D), all rows equal
+    cvrl = nt_xent_loss(same, same.clone(), 0.1)
+    assert chance_loss(replace(config, method="cvrl"), 5) == pytest.approx(cvrl.item()) == pytest.approx(math.log(11))
+    queue = F.normalize(torch.ones(10, 4, dtype=torch.float64), dim=1)  # (K, D)
+    modist, _ = modist_loss(same, same, same, same, queue, queue, 0.1, 1.0)
+    assert chance_loss(replace(config, method="modist"), 5) == pytest.approx(modist.item())
+    assert modist.item() == pytest.approx(3 * math.log(11))
+    logits = torch.zeros(6, 5)  # (B, C): a classifier that knows nothing
+    supervised = F.cross_entropy(logits, torch.arange(6) % 5)
+    assert chance_loss(replace(config, method="supervised"), 5) == pytest.approx(supervised.item())

@@ -184,3 +184,14 @@ def test_sigkill_mid_run_then_rerun_continues_to_the_same_losses(tiny_benchmark,
     for out in (tmp_path / "killed", tmp_path / "straight"):
         subprocess.run(command(out), check=True, capture_output=True)
     assert losses(tmp_path / "killed") == losses(tmp_path / "straight") and len(losses(tmp_path / "straight")) == 9
+
+
+def test_optimizer_choice_follows_the_config_and_an_unknown_one_is_refused():
+    from hiermovie.extract.pretrain import make_optimizer
+
+    parameters = [torch.nn.Parameter(torch.zeros(3))]
+    assert isinstance(make_optimizer(replace(TINY, optimizer="sgd"), parameters), torch.optim.SGD)
+    adam = make_optimizer(TINY, parameters)
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == TINY.lr
+    with pytest.raises(HiermovieError, match="unknown optimizer 'lamb'"):
+        make_optimizer(replace(TINY, optimizer="lamb"), parameters)

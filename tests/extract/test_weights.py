@@ -1,6 +1,7 @@
 """Loading released weights into Slow-D: both namings, wrappers, stem inflation, and strict errors."""
 
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from hiermovie.extract.config import BACKBONE_PROFILES
 from hiermovie.extract.pytorchvideo_shim import create_resnet
 from hiermovie.extract.weights import load_pretrained_backbone, slowfast_to_pytorchvideo
 
-TINY = BACKBONE_PROFILES["tiny"]  # stem 8 channels, kernel (5, 7, 7)
+TINY = replace(BACKBONE_PROFILES["tiny"], stem_dim_out=8)  # a small Slow-D: stem 8 channels, kernel (5, 7, 7)
 
 
 def _randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -84,11 +85,12 @@ def test_slowfast_to_pytorchvideo(key, expected):
 def test_pytorchvideo_naming_with_head_and_one_frame_stem_is_inflated():
     # slow_r50's layout at tiny widths: 1x7x7 stem with T-stride 1, a 400-class head
     source = create_resnet(
-        model_depth=50, stem_dim_out=8, stem_conv_kernel_size=(1, 7, 7), stem_conv_stride=(1, 2, 2)
+        model_depth=50, stem_dim_out=TINY.stem_dim_out, stem_conv_kernel_size=(1, 7, 7), stem_conv_stride=(1, 2, 2)
     ).eval()
     _randomise(source, seed=2)
     state = source.state_dict()
-    assert state["blocks.0.conv.weight"].shape == (8, 3, 1, 7, 7) and "blocks.5.proj.weight" in state
+    width = TINY.stem_dim_out
+    assert state["blocks.0.conv.weight"].shape == (width, 3, 1, 7, 7) and "blocks.5.proj.weight" in state
 
     model = create_slow_d(TINY).eval()
     load_pretrained_backbone(model, state)
@@ -100,9 +102,9 @@ def test_pytorchvideo_naming_with_head_and_one_frame_stem_is_inflated():
     # in time: output frames 1 and 2 of 4 see input frames 0..4 and 2..6 of 8)
     frame = torch.randn(1, 3, 1, 64, 64)
     with torch.no_grad():
-        inflated = model.net.blocks[0].conv(frame.expand(1, 3, 8, 64, 64))  # (1, 8, 4, 32, 32)
-        original = source.blocks[0].conv(frame)  # (1, 8, 1, 32, 32)
-    torch.testing.assert_close(inflated[:, :, 1:3], original.expand(1, 8, 2, 32, 32), rtol=1e-5, atol=1e-5)
+        inflated = model.net.blocks[0].conv(frame.expand(1, 3, 8, 64, 64))  # (1, W, 4, 32, 32)
+        original = source.blocks[0].conv(frame)  # (1, W, 1, 32, 32)
+    torch.testing.assert_close(inflated[:, :, 1:3], original.expand(1, width, 2, 32, 32), rtol=1e-5, atol=1e-5)
 
 
 def test_maclr_pyth_in_slowfast_naming_loads_exactly(tmp_path, source_state):
@@ -231,3 +233,19 @@ def test_unreadable_and_absent_files(tmp_path):
     torch.save(torch.zeros(3), tensor)
     _load_fails(tensor, f"{tensor}: not a checkpoint: holds a Tensor, not a dict")
     _load_fails(tmp_path / "absent.pyth", f"{tmp_path / 'absent.pyth'}: weights file not found")
+
+
+@pytest.mark.parametrize("method", ["cvrl", "modist"])
+def test_a_hiermovie_pretraining_checkpoint_loads_its_backbone(tmp_path, method):
+    """`--init` takes our own `backbone pretrain` checkpoints too (continued pretraining, Table 4's +VS)."""
+    from hiermovie.checkpoint import save_checkpoint
+    from hiermovie.extract.methods import backbone_of, build_method
+
+    config = replace(TINY, method=method)
+    trained = _randomise(build_method(config, num_classes=3), seed=3)
+    path = tmp_path / "checkpoint.pt"
+    state = {"model": trained.state_dict(), "backbone": backbone_of(trained).state_dict()}
+    save_checkpoint(path, kind="backbone", config=config, step=1, **state)
+    model = create_slow_d(TINY)
+    load_pretrained_backbone(model, path)
+    _assert_state_equal(model.net, backbone_of(trained).net.state_dict())

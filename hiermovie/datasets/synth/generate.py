@@ -24,7 +24,7 @@ from hiermovie.extract.decode import write_video
 from hiermovie.profiles import config_dict
 
 MANIFEST = "synth.json"  # written last: its presence marks a complete benchmark
-GENERATOR_VERSION = 2  # bump when the same config would generate different files
+GENERATOR_VERSION = 3  # bump when the same config would generate different files
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ def _render_job(job: RenderJob, config: SynthConfig) -> list[dict]:
     boxes_per_second: list[dict] = []
 
     def frames():
-        for index, (frame, boxes) in enumerate(render(job.story, config.frame_size, job.seed, config.frame_code)):
+        for index, (frame, boxes) in enumerate(
+            render(job.story, config.frame_size, job.seed, config.frame_code, config.fps)
+        ):
             if job.keep_boxes and index % config.fps == 0:
                 boxes_per_second.append(boxes)
             yield frame

@@ -1,0 +1,108 @@
+"""Verb accuracy on the benchmark's Kinetics-style val clips: hand-made floors against a backbone.
+
+Rows, all scored on the centre 64 frames of every val clip, trained on the train clips:
+- motion energy + linear: |differences| of 16 grey frames (every 4th) on an 8 x 8 grid, a logistic
+  regression on them (`hiermovie.datasets.synth.baselines.motion_energy`);
+- still appearance + linear: the first frame as a 16 x 16 thumbnail (what a verb must not be read from);
+- with `--backbone` (a checkpoint of `hiermovie backbone pretrain`, any method; several may be given):
+  a logistic regression on its frozen pooled features and, for a supervised one, its own classifier.
+
+    python bench/bench_kinetics_baselines.py --benchmark runs/demo/data [--backbone RUN/checkpoint.pt]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hiermovie.checkpoint import load_checkpoint
+from hiermovie.datasets.synth.baselines import motion_energy, still_appearance
+from hiermovie.datasets.video_folder import label_names, load_video_folder
+from hiermovie.extract.augment import normalize, to_float_clips
+from hiermovie.extract.config import BackboneConfig
+from hiermovie.extract.decode import probe_video, read_frames
+from hiermovie.extract.methods import backbone_of, build_method
+from hiermovie.linear_probe import probe_accuracy
+
+SPAN = 64  # frames: the backbone clip's span (16 x 4 and 8 x 8 alike)
+
+
+def centre_frames(paths: list[Path], step: int, size: int) -> np.ndarray:
+    """Every `step`-th frame of the centre SPAN frames of each video. (N, SPAN / step, size, size, 3) uint8."""
+    clips = []
+    for path in paths:
+        start = max(0, (probe_video(path).num_frames - SPAN) // 2)
+        clips.append(read_frames(path, start + np.arange(0, SPAN, step), size=size))
+    return np.stack(clips)
+
+
+def linear_accuracy(train: np.ndarray, train_y: torch.Tensor, val: np.ndarray, val_y: torch.Tensor) -> float:
+    """Val accuracy of a logistic regression on standardised features."""
+    x, v = torch.as_tensor(train, dtype=torch.float32), torch.as_tensor(val, dtype=torch.float32)
+    return probe_accuracy(x, train_y, v, val_y)
+
+
+def backbone_rows(checkpoint: Path, train_paths, train_y, val_paths, val_y) -> dict[str, float]:
+    """A linear probe on the network's frozen pooled features; a supervised network's own val accuracy."""
+    payload = load_checkpoint(checkpoint, "backbone")
+    config = BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
+    method = build_method(config, num_classes=len(payload["label_names"]))
+    method.load_state_dict(payload["model"])
+    method.eval()
+
+    backbone = backbone_of(method)
+
+    @torch.inference_mode()
+    def features(paths) -> torch.Tensor:
+        frames = centre_frames(paths, config.sampling_rate, config.crop_size)  # (N, T, S, S, 3)
+        clips = normalize(to_float_clips(torch.from_numpy(frames)))  # (N, 3, T, S, S)
+        return torch.cat([backbone(batch) for batch in clips.split(32)])  # (N, D)
+
+    train_features, val_features = features(train_paths), features(val_paths)
+    name = f"{config.method} Slow-D ({checkpoint.parent.name})"
+    rows = {f"{name} features + linear": linear_accuracy(train_features, train_y, val_features, val_y)}
+    if config.method == "supervised":
+        with torch.inference_mode():
+            predicted = method.classifier(val_features).argmax(1)  # (N,)
+        rows[f"{name}, its classifier"] = (predicted == val_y).float().mean().item()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", type=Path, default=Path("runs/demo/data"))
+    parser.add_argument("--backbone", type=Path, nargs="*", default=[], help="backbone checkpoints (any method)")
+    parser.add_argument("--size", type=int, default=64, help="decode size of the hand-made features")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    train, val = (load_video_folder(args.benchmark / "kinetics" / split) for split in ("train", "val"))
+    if label_names(train) != label_names(val):
+        raise SystemExit("train and val clips have different classes")
+    train_y, val_y = (torch.tensor([v.label for v in videos]) for videos in (train, val))
+    train_paths, val_paths = [v.path for v in train], [v.path for v in val]
+    train_frames, val_frames = (centre_frames(paths, 4, args.size) for paths in (train_paths, val_paths))
+    rows = {
+        name: linear_accuracy(features(train_frames), train_y, features(val_frames), val_y)
+        for name, features in (
+            ("motion energy + linear", motion_energy),
+            ("still appearance + linear", still_appearance),
+        )
+    }
+    for checkpoint in args.backbone:
+        rows.update(backbone_rows(checkpoint, train_paths, train_y, val_paths, val_y))
+    floor = rows["motion energy + linear"]
+    print(
+        f"Kinetics-style val of {args.benchmark}: {len(train)} train / {len(val)} val clips, "
+        f"{len(label_names(train))} verbs (chance {1 / len(label_names(train)):.3f}), "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    width = max(len(name) for name in rows)
+    print(f"{'row':<{width}} {'accuracy':>9} {'/ motion energy':>16}")
+    for name, accuracy in rows.items():
+        print(f"{name:<{width}} {accuracy:>9.3f} {accuracy / floor:>16.2f}")
+
+
+if __name__ == "__main__":
+    main()

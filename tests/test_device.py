@@ -1,0 +1,39 @@
+"""Device choice and the split of CPU cores between decoding workers and torch."""
+
+import os
+
+import pytest
+import torch
+
+from hiermovie.device import decoding_share, resolve_device
+from hiermovie.errors import HiermovieError
+
+
+def test_cpu_is_always_available_and_unknown_devices_are_refused():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(HiermovieError, match="unknown device"):
+        resolve_device("tpu")
+
+
+def test_auto_share_gives_half_the_cores_to_decoding_and_restores_torch_threads(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    before = torch.get_num_threads()
+    with decoding_share(torch.device("cpu"), None) as workers:
+        assert workers == 4 and torch.get_num_threads() == 4
+    assert torch.get_num_threads() == before
+
+
+def test_ranks_on_one_machine_split_its_cores_and_one_core_still_decodes(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with decoding_share(torch.device("cpu"), None) as workers:
+        assert workers == 1 and torch.get_num_threads() == 1
+
+
+def test_an_explicit_worker_count_or_a_gpu_leaves_threads_alone():
+    before = torch.get_num_threads()
+    with decoding_share(torch.device("cpu"), 3) as workers:
+        assert workers == 3 and torch.get_num_threads() == before
+    with decoding_share(torch.device("cuda"), None) as workers:
+        assert workers == 2 and torch.get_num_threads() == before
