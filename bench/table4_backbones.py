@@ -51,7 +51,8 @@ def run_row(row: str, seed: int, benchmark: Path, out: Path, finetune: bool) -> 
             data, init = vidsitu_train_list(benchmark, out), out / f"{method}_seed{seed}" / "checkpoint.pt"
             pretrain(config, benchmark / "kinetics" / "train", init.parent, PretrainOptions(device="cpu", seed=seed))
         started = time.perf_counter()
-        summary = pretrain(config, data, run, PretrainOptions(device="cpu", seed=seed, init=init))
+        pretrain(config, data, run, PretrainOptions(device="cpu", seed=seed, init=init))
+        summary = json.loads((run / "summary.json").read_text())  # also for a finished run, reused
         checkpoint = run / "checkpoint.pt"
         result.update(seconds=time.perf_counter() - started, loss=summary["loss"], chance=summary["chance_loss"])
     result["probe"] = probe_verbs(config, probe_config, benchmark / "vidsitu", checkpoint, options=options)
@@ -72,11 +73,11 @@ def main() -> None:
     parser.add_argument("--finetune", action="store_true", help="also finetune each backbone end to end")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {
-        row: [run_row(row, seed, args.benchmark, args.out, args.finetune) for seed in range(args.seeds)]
-        for row in args.rows
-    }
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    results: dict[str, list[dict]] = {}
+    for seed in range(args.seeds):  # seed-major, saved after every run: an interrupted sweep keeps what it has
+        for row in args.rows:
+            results.setdefault(row, []).append(run_row(row, seed, args.benchmark, args.out, args.finetune))
+            (args.out / "results.json").write_text(json.dumps(results, indent=1))
     print(f"Table 4 on {args.benchmark}: tiny Slow-D, VidSitu valid, {args.seeds} seeds, mean ± s.e. (%)")
     kinds = ("probe", "finetune") if args.finetune else ("probe",)
     header = " ".join(f"{f'{kind} {m}':>16}" for kind in kinds for m in METRICS)

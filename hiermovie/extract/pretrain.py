@@ -127,6 +127,8 @@ def _pretrain(config, data, out, options, dist) -> dict:
         progress=options.progress,
         chance_loss=chance,
     )
+    if "loss" not in record and (out / "summary.json").is_file():  # a finished run, reused: its summary stands
+        return json.loads((out / "summary.json").read_text())
     summary = {**record, "chance_loss": chance, "skipped": len(skipped), "checkpoint": str(out / "checkpoint.pt")}
     if dist.is_main:
         (out / "skipped.txt").write_text("".join(f"{problem}\n" for problem in sorted(skipped)))

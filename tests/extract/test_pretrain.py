@@ -195,3 +195,12 @@ def test_optimizer_choice_follows_the_config_and_an_unknown_one_is_refused():
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == TINY.lr
     with pytest.raises(HiermovieError, match="unknown optimizer 'lamb'"):
         make_optimizer(replace(TINY, optimizer="lamb"), parameters)
+
+
+def test_rerunning_a_finished_run_returns_its_summary_unchanged(tiny_benchmark, tmp_path):
+    data = tiny_benchmark / "kinetics" / "train"
+    first = train(data, tmp_path / "run", None, "supervised")
+    written = (tmp_path / "run" / "summary.json").read_text()
+    again = train(data, tmp_path / "run", None, "supervised")
+    assert again == first and "loss" in again and again["chance_loss"] > 0
+    assert (tmp_path / "run" / "summary.json").read_text() == written
