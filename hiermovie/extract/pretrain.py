@@ -145,13 +145,18 @@ def make_optimizer(config: BackboneConfig, parameters: list[torch.nn.Parameter])
     raise HiermovieError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
 
 
+def flip_probability(config: BackboneConfig) -> float:
+    """Chance that a clip is mirrored: CVRL's 0.5, or 0 with `config.flip` off."""
+    return 0.5 if config.flip else 0.0
+
+
 def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, device: torch.device) -> tuple:
     """The method's inputs from a decoded batch, augmented on `device` with per-clip parameters:
     CVRL (view_a, view_b); MoDist (view_a, view_b, motion_a, motion_b); supervised (view, labels)."""
     frames = batch["clips"].to(device)  # (B, V, T, H, W, 3) uint8
     views = frames.shape[1]
     clips = [to_float_clips(frames[:, v]) for v in range(views)]  # V x (B, 3, T, H, W) in [0, 1]
-    flip_p = 0.5 if config.flip else 0.0
+    flip_p = flip_probability(config)
     if config.method == "supervised":
         view = random_flip(crop_view(clips[0], config.crop_size, config.crop_area, generator), flip_p, generator)
         return to_device_clips(normalize(view), device), batch["labels"].to(device)
@@ -174,4 +179,4 @@ def _motion_input(batch, v, view, replay, config, device) -> torch.Tensor:
     decoded = tuple(batch["clips"].shape[3:5])  # (H, W) of the RGB frames the crop was drawn for
     if tuple(flow.shape[-2:]) != decoded:
         flow = F.interpolate(flow, size=(flow.shape[2], *decoded), mode="trilinear", align_corners=False)
-    return random_flip(crop_view(flow, config.crop_size, config.crop_area, replay), 0.5 if config.flip else 0.0, replay)
+    return random_flip(crop_view(flow, config.crop_size, config.crop_area, replay), flip_probability(config), replay)

@@ -40,10 +40,9 @@ def event_targets(clip: VidSituClip, ev: str) -> dict[str, str | None]:
     return targets
 
 
-def _labels(clips, row: str, vocabulary: dict[str, int]) -> torch.Tensor:
-    """Class indices of every event of `clips` (clip-major, event-minor); IGNORE where unknown. (C * 5,)"""
-    names = [event_targets(clip, ev)[row] for clip in clips for ev in EVENTS]
-    return torch.tensor([vocabulary.get(name, IGNORE) if name is not None else IGNORE for name in names])
+def _labels(targets: list[dict[str, str | None]], row: str, vocabulary: dict[str, int]) -> torch.Tensor:
+    """Class indices of one row for events' targets; IGNORE where unknown. (N,)"""
+    return torch.tensor([vocabulary.get(t[row], IGNORE) if t[row] is not None else IGNORE for t in targets])
 
 
 def probe_event_features(cache_root: Path, data: Path) -> dict[str, dict[str, float]]:
@@ -53,11 +52,13 @@ def probe_event_features(cache_root: Path, data: Path) -> dict[str, dict[str, fl
     with EventCache(cache_root) as cache:
         train, valid = (load_event_features(cache, data, split) for split in ("train", "valid"))
     train_x, valid_x = (split.features.flatten(0, 1) for split in (train, valid))  # (C * 5, D)
+    # clip-major, event-minor, as the flattened features
+    train_t, valid_t = ([event_targets(clip, ev) for clip in split.clips for ev in EVENTS] for split in (train, valid))
     rows = {}
     for row in ("verb", *PROBED_ROLES):
-        names = sorted({t[row] for clip in train.clips for ev in EVENTS if (t := event_targets(clip, ev))[row]})
+        names = sorted({t[row] for t in train_t if t[row] is not None})
         vocabulary = {name: i for i, name in enumerate(names)}
-        train_y, valid_y = _labels(train.clips, row, vocabulary), _labels(valid.clips, row, vocabulary)
+        train_y, valid_y = _labels(train_t, row, vocabulary), _labels(valid_t, row, vocabulary)
         scored = valid_y[valid_y != IGNORE]  # (M,)
         rows[row] = {
             "accuracy": probe_accuracy(train_x, train_y, valid_x, valid_y),
