@@ -1,6 +1,9 @@
-"""Verb accuracy on the benchmark's Kinetics-style val clips: hand-made floors against a backbone.
+"""Verb accuracy on the benchmark's Kinetics-style val clips and VidSitu valid events: hand-made
+floors against a backbone.
 
-Rows, all scored on the centre 64 frames of every val clip, trained on the train clips:
+Rows, scored on the centre 64 frames of every Kinetics-style val clip (trained on the train clips) and
+on the 64 frames of every VidSitu valid event (a linear probe fit on the train events, VidSitu's verb
+metrics, as `hiermovie backbone probe` scores a backbone):
 - motion energy + linear: |differences| of 16 grey frames (every 4th) on an 8 x 8 grid, a logistic
   regression on them (`hiermovie.datasets.synth.baselines.motion_energy`);
 - still appearance + linear: the first frame as a 16 x 16 thumbnail (what a verb must not be read from);
@@ -20,13 +23,17 @@ import torch
 from hiermovie.checkpoint import load_checkpoint
 from hiermovie.datasets.synth.baselines import motion_energy, still_appearance
 from hiermovie.datasets.video_folder import label_names, load_video_folder
+from hiermovie.datasets.vidsitu import VidSituClip, load_vidsitu
 from hiermovie.extract.augment import normalize, to_float_clips
-from hiermovie.extract.config import BackboneConfig
+from hiermovie.extract.config import BackboneConfig, VerbFinetuneConfig
 from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.methods import backbone_of, build_method
+from hiermovie.extract.verbs import EventClips, event_outputs, event_probe_metrics
 from hiermovie.linear_probe import probe_accuracy
 
 SPAN = 64  # frames: the backbone clip's span (16 x 4 and 8 x 8 alike)
+HAND_MADE = {"motion energy + linear": motion_energy, "still appearance + linear": still_appearance}
+PROBE_WEIGHT_DECAY = VerbFinetuneConfig().probe_weight_decay
 
 
 def centre_frames(paths: list[Path], step: int, size: int) -> np.ndarray:
@@ -44,15 +51,19 @@ def linear_accuracy(train: np.ndarray, train_y: torch.Tensor, val: np.ndarray, v
     return probe_accuracy(x, train_y, v, val_y)
 
 
-def backbone_rows(checkpoint: Path, train_paths, train_y, val_paths, val_y) -> dict[str, float]:
-    """A linear probe on the network's frozen pooled features; a supervised network's own val accuracy."""
+def load_trained_backbone(checkpoint: Path):
+    """(config, method, backbone) of a `hiermovie backbone pretrain` checkpoint, in eval mode."""
     payload = load_checkpoint(checkpoint, "backbone")
     config = BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
     method = build_method(config, num_classes=len(payload["label_names"]))
     method.load_state_dict(payload["model"])
     method.eval()
+    return config, method, backbone_of(method)
 
-    backbone = backbone_of(method)
+
+def backbone_rows(checkpoint: Path, train_paths, train_y, val_paths, val_y) -> dict[str, float]:
+    """A linear probe on the network's frozen pooled features; a supervised network's own val accuracy."""
+    config, method, backbone = load_trained_backbone(checkpoint)
 
     @torch.inference_mode()
     def features(paths) -> torch.Tensor:
@@ -61,12 +72,45 @@ def backbone_rows(checkpoint: Path, train_paths, train_y, val_paths, val_y) -> d
         return torch.cat([backbone(batch) for batch in clips.split(32)])  # (N, D)
 
     train_features, val_features = features(train_paths), features(val_paths)
-    name = f"{config.method} Slow-D ({checkpoint.parent.name})"
+    name = backbone_name(config, checkpoint)
     rows = {f"{name} features + linear": linear_accuracy(train_features, train_y, val_features, val_y)}
     if config.method == "supervised":
         with torch.inference_mode():
             predicted = method.classifier(val_features).argmax(1)  # (N,)
         rows[f"{name}, its classifier"] = (predicted == val_y).float().mean().item()
+    return rows
+
+
+def backbone_name(config: BackboneConfig, checkpoint: Path) -> str:
+    return f"{config.method} Slow-D ({checkpoint.parent.name})"
+
+
+def vidsitu_rows(vidsitu: Path, checkpoints: list[Path], size: int) -> dict[str, dict[str, float]]:
+    """VidSitu valid verb metrics of a linear probe on each kind of event feature (train events fit it)."""
+    train, valid = (load_vidsitu(vidsitu, split, check_videos=True).clips for split in ("train", "valid"))
+    hand_made_clips = BackboneConfig(num_frames=SPAN // 4, sampling_rate=4, crop_size=size)
+
+    def event_frames(clips: tuple[VidSituClip, ...]) -> np.ndarray:
+        events = [EventClips(clips, hand_made_clips)[i]["clips"].numpy() for i in range(len(clips))]
+        return np.concatenate(events)  # (N * 5, 16, S, S, 3)
+
+    train_frames, valid_frames = event_frames(train), event_frames(valid)
+    rows = {
+        name: event_probe_metrics(
+            torch.from_numpy(features(train_frames)),
+            train,
+            torch.from_numpy(features(valid_frames)),
+            valid,
+            PROBE_WEIGHT_DECAY,
+        )
+        for name, features in HAND_MADE.items()
+    }
+    for checkpoint in checkpoints:
+        config, _, backbone = load_trained_backbone(checkpoint)
+        train_x, valid_x = (event_outputs(backbone, clips, config, torch.device("cpu")) for clips in (train, valid))
+        rows[f"{backbone_name(config, checkpoint)} features + linear"] = event_probe_metrics(
+            train_x, train, valid_x, valid, PROBE_WEIGHT_DECAY
+        )
     return rows
 
 
@@ -85,10 +129,7 @@ def main() -> None:
     train_frames, val_frames = (centre_frames(paths, 4, args.size) for paths in (train_paths, val_paths))
     rows = {
         name: linear_accuracy(features(train_frames), train_y, features(val_frames), val_y)
-        for name, features in (
-            ("motion energy + linear", motion_energy),
-            ("still appearance + linear", still_appearance),
-        )
+        for name, features in HAND_MADE.items()
     }
     for checkpoint in args.backbone:
         rows.update(backbone_rows(checkpoint, train_paths, train_y, val_paths, val_y))
@@ -102,6 +143,15 @@ def main() -> None:
     print(f"{'row':<{width}} {'accuracy':>9} {'/ motion energy':>16}")
     for name, accuracy in rows.items():
         print(f"{name:<{width}} {accuracy:>9.3f} {accuracy / floor:>16.2f}")
+    started = time.perf_counter()
+    events = vidsitu_rows(args.benchmark / "vidsitu", args.backbone, args.size)
+    elapsed = time.perf_counter() - started
+    print(f"\nVidSitu valid events of {args.benchmark} (linear probes fit on the train events), {elapsed:.0f} s")
+    floor = events["motion energy + linear"]["acc1"]
+    print(f"{'row':<{width}} {'Acc@1':>7} {'Acc@5':>7} {'Rec@5':>7} {'Acc@1 / motion energy':>22}")
+    for name, metrics in events.items():
+        acc1, acc5, rec5 = (100 * metrics[k] for k in ("acc1", "acc5", "rec5"))
+        print(f"{name:<{width}} {acc1:>7.2f} {acc5:>7.2f} {rec5:>7.2f} {metrics['acc1'] / floor:>22.2f}")
 
 
 if __name__ == "__main__":

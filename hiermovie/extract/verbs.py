@@ -221,12 +221,26 @@ def probe_verbs(
     torch.manual_seed(options.seed)
     backbone_config, backbone = load_backbone(backbone_config, checkpoint, init)
     backbone = backbone.to(device)
-    vocab = verb_vocabulary(train.clips)
     train_x = event_outputs(backbone, train.clips, backbone_config, device, options.workers, options.progress)
     valid_x = event_outputs(backbone, valid.clips, backbone_config, device, options.workers, options.progress)
+    return event_probe_metrics(train_x, train.clips, valid_x, valid.clips, config.probe_weight_decay)
+
+
+def event_probe_metrics(
+    train_x: torch.Tensor,
+    train_clips: tuple[VidSituClip, ...],
+    valid_x: torch.Tensor,
+    valid_clips: tuple[VidSituClip, ...],
+    weight_decay: float,
+) -> dict[str, float]:
+    """VidSitu verb metrics of a linear probe fit on train event features and applied to valid's.
+
+    Shape: train_x (len(train_clips) * 5, D), valid_x (len(valid_clips) * 5, D), events of a clip consecutive.
+    """
+    vocab = verb_vocabulary(train_clips)
     mean, std = standardizer(train_x)
-    labels = _event_labels(train.clips, torch.arange(len(train.clips)), {w: i for i, w in enumerate(vocab)})
-    probe = fit_linear_probe((train_x - mean) / std, labels, len(vocab), config.probe_weight_decay)
+    labels = _event_labels(train_clips, torch.arange(len(train_clips)), {w: i for i, w in enumerate(vocab)})
+    probe = fit_linear_probe((train_x - mean) / std, labels, len(vocab), weight_decay)
     with torch.no_grad():
         scores = probe((valid_x - mean) / std)  # (N * 5, verbs)
-    return score(top5_verbs(scores, vocab), valid.clips)
+    return score(top5_verbs(scores, vocab), valid_clips)

@@ -18,7 +18,7 @@ from hiermovie.datasets.synth import generate as generate_module
 from hiermovie.datasets.synth.baselines import motion_energy, still_appearance
 from hiermovie.datasets.synth.framecode import read_frame_code
 from hiermovie.datasets.synth.generate import generate
-from hiermovie.datasets.synth.render import render
+from hiermovie.datasets.synth.render import PROP_BOX, character_tracks, render
 from hiermovie.datasets.synth.story import (
     CAMERA_MOVES,
     LVU_CLASSES,
@@ -192,6 +192,21 @@ def test_clip_stories_mix_related_and_hard_events():
     assert set(relations) == set(RELATIONS) and relations["NoRel"] < 0.7 * sum(relations.values())
     hard = [sum(e.hardness is not None for e in s.events) for s in stories]
     assert max(hard) <= 2 and 0.15 < np.mean(hard) / 5 < 0.3
+
+
+def test_every_clip_event_starts_in_sight():
+    """Each VidSitu event is a shot of its own: its actor never starts behind the prop after a hide,
+    and its scale is the resting one whatever the earlier events grew or shrank."""
+    for i in range(100):
+        story = clip_story(np.random.default_rng([8, i]), 30)
+        assert [(s.start_frame, s.end_frame) for s in story.shots] == [
+            (e.start_frame, e.end_frame) for e in story.events
+        ]
+        assert len({s.location for s in story.shots}) == 1
+        tracks = character_tracks(story, np.random.default_rng(i))
+        for event in story.events:
+            agent = tracks[event.agent]
+            assert agent.x[event.start_frame] < PROP_BOX[0] and agent.scale[event.start_frame] == 1.0
 
 
 def test_synthetic_lvu_classes_fit_lvu_task_sizes():

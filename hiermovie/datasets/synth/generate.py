@@ -24,7 +24,7 @@ from hiermovie.extract.decode import write_video
 from hiermovie.profiles import config_dict
 
 MANIFEST = "synth.json"  # written last: its presence marks a complete benchmark
-GENERATOR_VERSION = 3  # bump when the same config would generate different files
+GENERATOR_VERSION = 4  # bump when the same config would generate different files
 
 
 @dataclass(frozen=True)
