@@ -1,3 +1,3 @@
-from hiermovie.cli import main
+from hiermovie.cli.main import main
 
 main()

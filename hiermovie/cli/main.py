@@ -1,0 +1,118 @@
+"""The `hiermovie` command line: parses options, builds a config, calls one library function.
+
+Here the benchmark, the demo and the cache commands; the stages' commands in `stage1` and `stage2`.
+"""
+
+import sys
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hiermovie.cli import stage1, stage2
+from hiermovie.cli.common import run
+
+app = typer.Typer(
+    help="Hierarchical self-supervised movie understanding: extract event features once (stage 1), "
+    "contextualize and solve tasks from the cache (stage 2).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Size(StrEnum):
+    tiny = "tiny"
+    demo = "demo"
+    full = "full"
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Folder to write the benchmark into.")],
+    size: Annotated[
+        Size, typer.Option(help="tiny: tests, seconds; demo: `make demo`, under a minute; full.")
+    ] = Size.demo,
+    seed: Annotated[int, typer.Option(min=0, help="Everything generated is a function of the seed.")] = 0,
+    jobs: Annotated[int, typer.Option(min=0, help="Rendering processes (0: one per CPU core).")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it holds anything else.")] = False,
+) -> None:
+    """Generate the embedded toy-movie benchmark (videos, labels)."""
+    from hiermovie.datasets.config import SYNTH_SIZES
+    from hiermovie.datasets.synth.generate import generate
+
+    config = replace(SYNTH_SIZES[size.value], seed=seed)
+    manifest = run(generate, config, out, jobs=jobs or None, force=force)
+    typer.echo(
+        f"{out}: {sum(manifest['vidsitu_clips'].values())} VidSitu clips, "
+        f"{sum(manifest['lvu_movies'].values())} LVU movies, {sum(manifest['kinetics_clips'].values())} action "
+        f"clips ({manifest['video_seconds']:.0f} s of video, {manifest['bytes'] / 2**20:.1f} MiB, "
+        f"generated in {manifest['seconds']:.1f} s)"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run folder: data, stage outputs and report.md.")] = Path("runs/demo"),
+    size: Annotated[Size, typer.Option(help="Benchmark size.")] = Size.demo,
+    seed: Annotated[int, typer.Option(min=0, help="Benchmark seed.")] = 0,
+    jobs: Annotated[int, typer.Option(min=0, help="Processes (0: one per CPU core).")] = 0,
+) -> None:
+    """Run every built stage on the benchmark; write report.md."""
+    from hiermovie.demo import run_demo
+
+    report = run(run_demo, out, size=size.value, seed=seed, jobs=jobs or None)
+    typer.echo(f"report: {report}")
+
+
+cache_app = typer.Typer(help="Inspect or verify an event-feature cache.", no_args_is_help=True)
+app.add_typer(stage1.app)  # extract
+app.add_typer(stage2.app)  # ablate, export, search, evaluate, task
+app.add_typer(stage1.backbone_app, name="backbone")
+app.add_typer(cache_app, name="cache")
+app.add_typer(stage2.txe_app, name="txe")
+CacheArgument = Annotated[Path, typer.Argument(help="The cache folder.")]
+
+
+@cache_app.command("info")
+def cache_info(cache: CacheArgument) -> None:
+    """Summarise a cache: videos, tokens, dims, provenance, failures."""
+    import json
+
+    from hiermovie.cache import EventCache
+
+    with run(EventCache, cache) as opened:
+        typer.echo(json.dumps(opened.info(), indent=1))
+
+
+@cache_app.command("verify")
+def cache_verify(cache: CacheArgument) -> None:
+    """Check every shard's checksum and shapes against the manifest."""
+    from hiermovie.cache import EventCache
+
+    with run(EventCache, cache) as opened:
+        problems = opened.verify()
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{cache}: all shards match the manifest")
+
+
+@cache_app.command("probe")
+def cache_probe(
+    cache: CacheArgument,
+    data: Annotated[Path, typer.Option(help="The benchmark folder or a VidSitu root (its train and valid).")],
+) -> None:
+    """What the VidSitu tokens carry: linear probes for verb, acting character and place, against chance."""
+    from hiermovie.tasks.feature_probe import probe_event_features, probe_table
+
+    typer.echo(probe_table(run(probe_event_features, cache, data)))
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(app())

@@ -1,0 +1,33 @@
+"""How options become a config, in process, with the library function replaced: an option left out keeps the
+profile's value, one given is used as it is, 0 included."""
+
+from dataclasses import replace
+
+from typer.testing import CliRunner
+
+from hiermovie.cli.main import app
+from hiermovie.contextualize import pretrain
+from hiermovie.contextualize.config import TXE_PROFILES
+
+TXE_PRETRAIN = ["txe", "pretrain", "--cache", "cache", "--out", "out", "--profile", "tiny"]
+SUMMARY = {"checkpoint": "out/checkpoint.pt", "step": 0, "val_windows": 1, "r1": 0.0, "r5": 0.0, "median_rank": 1}
+
+
+def test_an_explicit_zero_reaches_the_config_and_a_missing_option_keeps_the_profile(monkeypatch):
+    calls = []
+    monkeypatch.setitem(TXE_PROFILES, "tiny", replace(TXE_PROFILES["tiny"], hard_negatives=8))
+    monkeypatch.setattr(pretrain, "pretrain_txe", lambda *args: calls.append(args) or SUMMARY)
+    for extra in ([], ["--hard-negatives", "0", "--max-steps", "0"], ["--epochs", "3", "--batch-size", "5"]):
+        result = CliRunner().invoke(app, [*TXE_PRETRAIN, *extra])
+        assert result.exit_code == 0, result.output
+    (kept, *_, kept_options), (zero, *_, zero_options), (given, *_) = calls
+    assert kept == TXE_PROFILES["tiny"] and kept_options.max_steps is None  # all epochs
+    assert zero == replace(kept, hard_negatives=0) and zero_options.max_steps == 0  # all distractors, no step
+    assert given == replace(kept, epochs=3, batch_size=5)
+
+
+def test_a_count_of_zero_is_refused_where_it_means_nothing(monkeypatch):
+    monkeypatch.setattr(pretrain, "pretrain_txe", lambda *args: SUMMARY)
+    for option in ("--epochs", "--batch-size"):
+        result = CliRunner().invoke(app, [*TXE_PRETRAIN, option, "0"])
+        assert result.exit_code == 2 and "Invalid value" in result.output, result.output
