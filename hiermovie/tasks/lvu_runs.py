@@ -30,6 +30,7 @@ from hiermovie.profiles import config_dict
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
 from hiermovie.schedules import linear_schedule
 from hiermovie.tasks.config import TaskConfig, lvu_setup
+from hiermovie.tasks.instance_pretraining import create_masked_instance_pretraining
 from hiermovie.tasks.lvu_data import (
     cached_movie,
     load_movies,
@@ -45,11 +46,7 @@ from hiermovie.tasks.lvu_tasks import (
     evaluation_spans,
     train_lvu_run,
 )
-from hiermovie.tasks.object_transformer import (
-    collate_instances,
-    create_masked_instance_pretraining,
-    create_object_transformer,
-)
+from hiermovie.tasks.object_transformer import collate_instances, create_object_transformer
 from hiermovie.training import fit
 
 OT_CHECKPOINT_KIND = "object_transformer"

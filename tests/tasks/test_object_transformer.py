@@ -1,5 +1,5 @@
-"""Object Transformer: collation, shapes, padding invariance, box jitter, track masking, 80/10/10 codes, the
-masked-instance loss, and a few pretraining steps."""
+"""Object Transformer and its masked-instance pretraining: collation, shapes, padding invariance, box jitter, track
+masking, 80/10/10 codes, the masked-instance loss, and a few pretraining steps."""
 
 from dataclasses import replace
 
@@ -7,20 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from hiermovie.tasks.losses.masked_instance import masked_instance_loss
-from hiermovie.tasks.object_transformer import (
+from hiermovie.tasks.instance_pretraining import (
     KEEP,
     MASK_TOKEN,
     RANDOM_FEATURE,
     UNCHANGED,
-    InstanceBatch,
     MaskedInstancePretraining,
-    ObjectTransformer,
-    collate_instances,
     create_masked_instance_pretraining,
-    create_object_transformer,
     mask_codes,
     track_mask,
+)
+from hiermovie.tasks.losses.masked_instance import masked_instance_loss
+from hiermovie.tasks.object_transformer import (
+    InstanceBatch,
+    ObjectTransformer,
+    collate_instances,
+    create_object_transformer,
 )
 
 DIM, HIDDEN = 12, 16
