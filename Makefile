@@ -65,11 +65,11 @@ $(DATA)/synth.json: $(call stage_code,datasets) | setup
 	$(HM) synth --out $(DATA) --size $(SIZE) --seed $(SEED) --force
 
 backbone: $(RUN)/backbone/summary.json
-$(RUN)/backbone/summary.json: $(DATA)/synth.json $(call stage_code,extract)
+$(RUN)/backbone/summary.json: $(DATA)/synth.json $(call stage_code,extract) $(call stage_code,video)
 	$(HM) backbone pretrain --method supervised --profile tiny --data $(DATA)/kinetics/train --out $(RUN)/backbone
 
 extract: $(RUN)/cache/manifest.json
-$(RUN)/cache/manifest.json: $(RUN)/backbone/summary.json $(call stage_code,extract)
+$(RUN)/cache/manifest.json: $(RUN)/backbone/summary.json $(call stage_code,extract) $(call stage_code,video)
 	$(HM) extract --backbone $(RUN)/backbone/checkpoint.pt --data $(DATA) --out $(RUN)/cache --profile tiny --stride 1
 
 txe: $(RUN)/txe/summary.json
@@ -81,7 +81,7 @@ $(RUN)/ablate/table.md: $(RUN)/cache/manifest.json $(call stage_code,contextuali
 	$(HM) ablate --cache $(RUN)/cache --grid table2 --runs 3 --out $(RUN)/ablate --profile tiny
 
 tasks: $(RUN)/tasks/tables.md
-$(RUN)/tasks/tables.md: $(RUN)/txe/summary.json $(call stage_code,tasks)
+$(RUN)/tasks/tables.md: $(RUN)/txe/summary.json $(call stage_code,tasks) hiermovie/verb_metrics.py
 	$(HM) task all --cache $(RUN)/cache --data $(DATA) --txe $(RUN)/txe/checkpoint.pt --out $(RUN)/tasks --profile tiny --runs 5
 
 export: $(RUN)/export/events.parquet

@@ -21,9 +21,9 @@ from hiermovie.datasets.synth.world import VERB_IDS
 from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.extract.config import BACKBONE_PROFILES
 from hiermovie.extract.data import ClipSampling, VideoClips, collate_clips
-from hiermovie.extract.decode import write_video
 from hiermovie.extract.methods import build_method
 from hiermovie.extract.pretrain import make_views
+from hiermovie.video.decode import write_video
 
 PROFILES = {  # name -> (config, batch size): paper at 112 px and a CPU-sized batch
     "tiny": (BACKBONE_PROFILES["tiny"], 8),

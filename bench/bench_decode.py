@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hiermovie.datasets.synth.framecode import draw_frame_code, read_frame_code
-from hiermovie.extract.decode import read_frames, write_video
+from hiermovie.video.decode import read_frames, write_video
 
 FPS, SIZE = 30, 112
 CLIP_FRAMES, STRIDE = 16, 4

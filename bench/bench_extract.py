@@ -24,9 +24,9 @@ from hiermovie.datasets.synth.story import clip_story
 from hiermovie.extract.augment import normalize, to_float_clips
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
-from hiermovie.extract.decode import probe_video, read_frames, write_video
 from hiermovie.extract.featurize import ExtractOptions, extract
-from hiermovie.extract.windows import clip_frame_indices, vidsitu_windows
+from hiermovie.video.decode import probe_video, read_frames, write_video
+from hiermovie.video.windows import clip_frame_indices, vidsitu_windows
 
 PROFILES = {  # name -> (backbone config, videos used): paper at 112 px on a few clips, it is slow on a CPU
     "tiny": (BACKBONE_PROFILES["tiny"], None),

@@ -26,10 +26,10 @@ from hiermovie.datasets.video_folder import label_names, load_video_folder
 from hiermovie.datasets.vidsitu import VidSituClip, load_vidsitu
 from hiermovie.extract.augment import normalize, to_float_clips
 from hiermovie.extract.config import BackboneConfig, VerbFinetuneConfig
-from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.methods import backbone_of, build_method
 from hiermovie.extract.verbs import EventClips, event_outputs, event_probe_metrics
 from hiermovie.linear_probe import probe_accuracy
+from hiermovie.video.decode import probe_video, read_frames
 
 SPAN = 64  # frames: the backbone clip's span (16 x 4 and 8 x 8 alike)
 HAND_MADE = {"motion energy + linear": motion_energy, "still appearance + linear": still_appearance}

@@ -30,8 +30,8 @@ from hiermovie.datasets.synth.render import render
 from hiermovie.datasets.synth.story import movie_story
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
-from hiermovie.extract.decode import write_video
 from hiermovie.extract.featurize import ExtractOptions, extract
+from hiermovie.video.decode import write_video
 
 
 def steps_per_s(model: MaskPrediction, windows: torch.Tensor, video: torch.Tensor, batch: int, steps: int) -> float:

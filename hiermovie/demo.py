@@ -22,15 +22,15 @@ from hiermovie.datasets.synth.generate import generate
 from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
 from hiermovie.demo_figures import embedding_figures
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES, VERB_FINETUNE_PROFILES
-from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.featurize import ExtractOptions, extract
 from hiermovie.extract.pretrain import PretrainOptions, pretrain
 from hiermovie.extract.verbs import VerbRunOptions, probe_verbs
-from hiermovie.extract.windows import center_frame, vidsitu_windows
 from hiermovie.profiles import choose_profile
 from hiermovie.tasks.config import TASK_PROFILES
 from hiermovie.tasks.feature_probe import probe_event_features, probe_table
 from hiermovie.tasks.runs import ALL_TASKS, TaskOptions, run_tasks
+from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.windows import center_frame, vidsitu_windows
 
 DEMO_TASK_RUNS = 3  # seeds per task row in the demo (the paper: 10 for VidSitu, 5 for LVU; `make tasks`: 5)
 DEMO_GRID = ("random init (no pretraining)", "mask {1, 2, 3}", "L2 loss")  # rows of the paper's Table 2

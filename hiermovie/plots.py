@@ -14,8 +14,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from hiermovie.extract.decode import probe_video, read_frames
-from hiermovie.extract.windows import EventWindow, center_frame
+from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.windows import EventWindow, center_frame
 
 MAX_COLOURED_LABELS = 20
 OTHER_COLOUR = "#b0b0b0"

@@ -6,7 +6,6 @@ import pytest
 from matplotlib.axes import Axes
 from PIL import Image
 
-from hiermovie.extract.decode import write_video
 from hiermovie.plots import (
     MAX_COLOURED_LABELS,
     PALETTE,
@@ -15,6 +14,7 @@ from hiermovie.plots import (
     plot_embedding_projection,
     plot_retrieval_strips,
 )
+from hiermovie.video.decode import write_video
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # one solid colour per second of the test video, far apart so x264's loss cannot confuse them

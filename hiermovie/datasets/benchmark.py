@@ -12,8 +12,8 @@ from hiermovie.datasets.synth.framecode import read_frame_code
 from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.datasets.vidsitu import SPLITS, load_vidsitu
 from hiermovie.errors import InputFileError
-from hiermovie.extract.decode import probe_video, read_frames
-from hiermovie.extract.windows import event_clips_frame_indices, vidsitu_windows
+from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.windows import event_clips_frame_indices, vidsitu_windows
 
 
 @dataclass(frozen=True)

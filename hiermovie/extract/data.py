@@ -11,9 +11,9 @@ from torch.utils.data import Dataset
 
 from hiermovie.datasets.video_folder import LabeledVideo
 from hiermovie.errors import VideoDecodeError
-from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.motion import farneback_flow, load_flow_file
 from hiermovie.extract.sampling import clip_indices, cvrl_clip_starts
+from hiermovie.video.decode import probe_video, read_frames
 
 
 @dataclass(frozen=True)

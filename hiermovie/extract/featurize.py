@@ -33,11 +33,11 @@ from hiermovie.distributed import barrier, init_distributed, shutdown
 from hiermovie.errors import HiermovieError, VideoDecodeError
 from hiermovie.extract.augment import normalize, to_float_clips
 from hiermovie.extract.config import BackboneConfig, ExtractConfig
-from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.instances import read_instances, roi_average, window_of_second
 from hiermovie.extract.verbs import load_backbone
-from hiermovie.extract.windows import EventWindow, event_clips_frame_indices, fixed_stride_windows, vidsitu_windows
 from hiermovie.profiles import config_dict
+from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.windows import EventWindow, event_clips_frame_indices, fixed_stride_windows, vidsitu_windows
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 VIDSITU_CLIP_SEC = (Fraction(19, 2), Fraction(21, 2))  # a 10-second clip, give or take half a second

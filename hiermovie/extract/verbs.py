@@ -20,13 +20,13 @@ from hiermovie.errors import HiermovieError
 from hiermovie.extract.augment import normalize, to_float_clips
 from hiermovie.extract.backbone import SlowD, create_slow_d
 from hiermovie.extract.config import BackboneConfig, VerbFinetuneConfig
-from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.weights import load_pretrained_backbone
-from hiermovie.extract.windows import event_clips_frame_indices, vidsitu_windows
 from hiermovie.linear_probe import IGNORE, fit_linear_probe, standardizer
 from hiermovie.schedules import cosine_schedule
-from hiermovie.tasks.verb_metrics import verb_metrics
 from hiermovie.training import fit
+from hiermovie.verb_metrics import verb_metrics
+from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.windows import event_clips_frame_indices, vidsitu_windows
 
 CHECKPOINT_KIND = "verb-finetune"
 

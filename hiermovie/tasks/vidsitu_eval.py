@@ -36,7 +36,7 @@ from hiermovie.datasets.vidsitu import (
 )
 from hiermovie.errors import AnnotationError, HiermovieError, InputFileError
 from hiermovie.tasks.lea import is_annotation_format, srl_lea
-from hiermovie.tasks.verb_metrics import TOP_K, verb_metrics
+from hiermovie.verb_metrics import TOP_K, verb_metrics
 
 TASKS = ("vb", "srl", "evrel")
 RELATION_EVENTS = ("Ev1", "Ev2", "Ev4", "Ev5")  # rows of pred_evrels_ev: each event's relation to Ev3

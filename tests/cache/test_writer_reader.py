@@ -2,8 +2,6 @@
 
 import json
 import pickle
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -167,9 +165,3 @@ def test_writer_validates_options(tmp_path, dim, attrs):
         ShardWriter(tmp_path, 0, attrs, dim, compression="gzip")
     with pytest.raises(ValueError, match="reserved"):
         ShardWriter(tmp_path, 0, {**attrs, "created": "now"}, dim)
-
-
-def test_cache_does_not_import_extract():
-    code = "import sys, hiermovie.cache; print(sorted(m for m in sys.modules if m.startswith('hiermovie.')))"
-    modules = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "hiermovie.extract" not in modules and "hiermovie.cache.reader" in modules

@@ -18,8 +18,8 @@ from hiermovie.cache import EventCache
 from hiermovie.checkpoint import save_checkpoint
 from hiermovie.contextualize.config import TXE_PROFILES
 from hiermovie.contextualize.model import create_txe
-from hiermovie.extract.decode import write_video
 from hiermovie.runlog import read_log
+from hiermovie.video.decode import write_video
 
 from .test_cli import assert_user_error, hiermovie
 

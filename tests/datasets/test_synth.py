@@ -36,9 +36,9 @@ from hiermovie.datasets.synth.world import VERB_IDS
 from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.datasets.vidsitu import EVALUATED_ROLES, EVENTS, RELATIONS, load_vidsitu
 from hiermovie.errors import HiermovieError
-from hiermovie.extract.decode import probe_video, read_frames
-from hiermovie.extract.windows import clip_frame_indices, fixed_stride_windows
 from hiermovie.linear_probe import probe_accuracy
+from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.windows import clip_frame_indices, fixed_stride_windows
 
 TINY = SYNTH_SIZES["tiny"]
 

@@ -16,9 +16,9 @@ from hiermovie.errors import HiermovieError
 from hiermovie.extract.augment import normalize, to_float_clips
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
-from hiermovie.extract.decode import probe_video, read_frames, write_video
 from hiermovie.extract.featurize import ExtractOptions, extract
-from hiermovie.extract.windows import clip_frame_indices, fixed_stride_windows
+from hiermovie.video.decode import probe_video, read_frames, write_video
+from hiermovie.video.windows import clip_frame_indices, fixed_stride_windows
 
 TINY = BACKBONE_PROFILES["tiny"]
 CONFIG = replace(EXTRACT_PROFILES["tiny"], stride_sec=1.0, videos_per_shard=6)

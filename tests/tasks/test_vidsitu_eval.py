@@ -13,7 +13,6 @@ import pytest
 
 from hiermovie.datasets.vidsitu import EVENTS, load_vidsitu
 from hiermovie.errors import AnnotationError, HiermovieError
-from hiermovie.tasks.verb_metrics import verb_metrics
 from hiermovie.tasks.vidsitu_eval import (
     evaluate,
     read_predictions,
@@ -21,6 +20,7 @@ from hiermovie.tasks.vidsitu_eval import (
     relation_metrics,
     srl_metrics,
 )
+from hiermovie.verb_metrics import verb_metrics
 
 EXAMPLES = Path("/work/shared/data/vidsitu_examples")
 ROLE_NAMES = {"Arg0": "Arg0 (agent)", "Arg1": "Arg1 (thing)", "Arg2": "Arg2 (other)", "AScn": "Scene of the Event"}

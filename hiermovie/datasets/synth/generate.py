@@ -20,8 +20,8 @@ from hiermovie.datasets.synth.render import render
 from hiermovie.datasets.synth.story import Story, action_story
 from hiermovie.datasets.synth.world import VERB_IDS
 from hiermovie.errors import HiermovieError
-from hiermovie.extract.decode import write_video
 from hiermovie.profiles import config_dict
+from hiermovie.video.decode import write_video
 
 MANIFEST = "synth.json"  # written last: its presence marks a complete benchmark
 GENERATOR_VERSION = 4  # bump when the same config would generate different files

@@ -5,7 +5,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from hiermovie.extract.windows import (
+from hiermovie.video.windows import (
     EventWindow,
     center_frame,
     clip_frame_indices,

@@ -1,4 +1,5 @@
-"""VidSitu verb prediction metrics (`vidsitu_code/evl_fns.py::EvlFn_Vb`), pure Python.
+"""VidSitu verb prediction metrics (`vidsitu_code/evl_fns.py::EvlFn_Vb`), pure Python: used by the backbone's
+verb finetuning and probe (stage 1) and by the verb task and `hiermovie evaluate` (stage 2).
 
 Per clip and event, `hyp` is the model's top-5 verb ids (best first) and `gt` the verb ids of the (up to)
 10 annotators of the event (notes `vidsitu.md` section 2.1):

@@ -8,7 +8,7 @@ from PIL import Image
 
 from hiermovie.datasets.synth.framecode import read_frame_code
 from hiermovie.errors import VideoDecodeError
-from hiermovie.extract.decode import BACKENDS, probe_video, read_frames, read_video, write_video
+from hiermovie.video.decode import BACKENDS, probe_video, read_frames, read_video, write_video
 
 ASKED = [0, 5, 5, 89, 30, 1]  # out of order, with a repeat
 

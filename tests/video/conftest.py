@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hiermovie.datasets.synth.framecode import draw_frame_code
-from hiermovie.extract.decode import write_video
+from hiermovie.video.decode import write_video
 
 
 def _coded_frames(num_frames: int, size: int):

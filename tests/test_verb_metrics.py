@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from hiermovie.tasks.verb_metrics import verb_metrics
+from hiermovie.verb_metrics import verb_metrics
 
 
 def _top5(*verbs: str) -> list[str]:
