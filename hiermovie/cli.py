@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 from tqdm import tqdm
 
+from hiermovie import progress
 from hiermovie.errors import HiermovieError
 
 app = typer.Typer(
@@ -24,6 +25,14 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 Result = TypeVar("Result")
+
+
+@app.callback()
+def _global_options(
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars, for scripted runs.")] = False,
+) -> None:
+    """Options of every command, given before it: `hiermovie --quiet extract ...`."""
+    progress.quiet(quiet)
 
 
 def _run(function: Callable[..., Result], *args, **kwargs) -> Result:

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from hiermovie.checkpoint import load_checkpoint
 from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
@@ -24,6 +23,7 @@ from hiermovie.extract.decode import probe_video, read_frames
 from hiermovie.extract.weights import load_pretrained_backbone
 from hiermovie.extract.windows import event_clips_frame_indices, vidsitu_windows
 from hiermovie.linear_probe import IGNORE, fit_linear_probe, standardizer
+from hiermovie.progress import progress_bar
 from hiermovie.schedules import cosine_schedule
 from hiermovie.tasks.verb_metrics import verb_metrics
 from hiermovie.training import fit
@@ -111,7 +111,7 @@ def event_outputs(
     module.eval()
     loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
     outputs = []
-    for batch in tqdm(loader, desc="events", unit="batch", disable=not progress):
+    for batch in progress_bar(loader, desc="events", unit="batch", enabled=progress):
         with autocast(device):
             outputs.append(module(_inputs(batch, device)).float().cpu())  # (B * 5, output)
     return torch.cat(outputs)
