@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from hiermovie.checkpoint import load_checkpoint, save_checkpoint
 from hiermovie.distributed import Distributed, all_reduce_mean, barrier, replicas_in_sync
 from hiermovie.errors import HiermovieError
 from hiermovie.profiles import config_dict
+from hiermovie.progress import progress_bar
 from hiermovie.runlog import RunLog, plot_losses
 
 StepFn = Callable[[nn.Module, dict, int], tuple[torch.Tensor, dict[str, float]]]
@@ -67,7 +67,7 @@ def fit(
     start = resume_step(checkpoint, kind, config, model, optimizer)
     trained = DistributedDataParallel(model) if dist.world_size > 1 else model
     log = RunLog(Path(out) / "log.jsonl", resume_step=start) if dist.is_main else None
-    bar = tqdm(total=stop_step, initial=start, desc=kind, unit="step", disable=not (progress and dist.is_main))
+    bar = progress_bar(total=stop_step, initial=start, desc=kind, unit="step", enabled=progress and dist.is_main)
     record: dict = {"step": start}
     current = start
 

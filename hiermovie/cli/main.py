@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from hiermovie import progress
 from hiermovie.cli import stage1, stage2
 from hiermovie.cli.common import run
 
@@ -22,6 +23,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+@app.callback()
+def _global_options(
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars, for scripted runs.")] = False,
+) -> None:
+    """Options of every command, given before it: `hiermovie --quiet extract ...`."""
+    progress.quiet(quiet)
 
 
 class Size(StrEnum):

@@ -5,13 +5,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS, find_video, load_lvu_task
 from hiermovie.datasets.synth.framecode import read_frame_code
 from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.datasets.vidsitu import SPLITS, load_vidsitu
 from hiermovie.errors import InputFileError
+from hiermovie.progress import progress_bar
 from hiermovie.video.decode import probe_video, read_frames
 from hiermovie.video.windows import event_clips_frame_indices, vidsitu_windows
 
@@ -69,7 +68,7 @@ def check_benchmark(root: Path, decode_videos: int = 16, progress: bool = True) 
             raise InputFileError(layout.lvu_videos / f"{youtube_id}.mp4", "video of an LVU record not found")
         videos.append(path)
     videos += [video.path for split in kinetics.values() for video in split]
-    for path in tqdm(videos, desc="check: opening videos", unit="video", disable=not progress):
+    for path in progress_bar(videos, desc="check: opening videos", unit="video", enabled=progress):
         probe_video(path)
     verified, decode_started = 0, time.perf_counter()
     for clip in vidsitu["valid"].clips[:decode_videos]:

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from hiermovie.cache import ShardWriter, VideoInstances, VideoTokens, finished_shards, write_manifest
 from hiermovie.device import autocast, to_device_clips
@@ -36,6 +35,7 @@ from hiermovie.extract.config import BackboneConfig, ExtractConfig
 from hiermovie.extract.instances import read_instances, roi_average, window_of_second
 from hiermovie.extract.verbs import load_backbone
 from hiermovie.profiles import config_dict
+from hiermovie.progress import progress_bar
 from hiermovie.video.decode import probe_video, read_frames
 from hiermovie.video.windows import EventWindow, event_clips_frame_indices, fixed_stride_windows, vidsitu_windows
 
@@ -171,7 +171,7 @@ def _extract(checkpoint, data, out, config, options, dist) -> dict:
     mine = [k for k in range(len(shards)) if k % dist.world_size == dist.rank and k not in done]
     work = [(k, *video) for k in mine for video in shards[k]]  # (shard, video id, path)
     loader = DataLoader(VideoWindows(work, backbone_config, stride), batch_size=None, num_workers=options.workers)
-    bar = tqdm(total=len(work), desc="extract", unit="video", disable=not options.progress)
+    bar = progress_bar(total=len(work), desc="extract", unit="video", enabled=options.progress)
     started, events = time.perf_counter(), 0
     items = _featurize(backbone, loader, config.batch_size, dist.device, instances_dir)
     for k, shard_items in itertools.groupby(items, key=lambda item: item["shard"]):

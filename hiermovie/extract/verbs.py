@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from hiermovie.checkpoint import load_checkpoint
 from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
@@ -22,6 +21,7 @@ from hiermovie.extract.backbone import SlowD, create_slow_d
 from hiermovie.extract.config import BackboneConfig, VerbFinetuneConfig
 from hiermovie.extract.weights import load_pretrained_backbone
 from hiermovie.linear_probe import IGNORE, fit_linear_probe, standardizer
+from hiermovie.progress import progress_bar
 from hiermovie.schedules import cosine_schedule
 from hiermovie.training import fit
 from hiermovie.verb_metrics import verb_metrics
@@ -111,7 +111,7 @@ def event_outputs(
     module.eval()
     loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
     outputs = []
-    for batch in tqdm(loader, desc="events", unit="batch", disable=not progress):
+    for batch in progress_bar(loader, desc="events", unit="batch", enabled=progress):
         with autocast(device):
             outputs.append(module(_inputs(batch, device)).float().cpu())  # (B * 5, output)
     return torch.cat(outputs)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from hiermovie.cache import EventCache, sha256_file
 from hiermovie.checkpoint import load_checkpoint
@@ -27,6 +26,7 @@ from hiermovie.device import resolve_device
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
 from hiermovie.profiles import config_dict
+from hiermovie.progress import progress_bar
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
 from hiermovie.schedules import linear_schedule
 from hiermovie.tasks.config import TaskConfig, lvu_setup
@@ -130,7 +130,7 @@ def run_lvu(
     done = {(r["task"], r["row"], r["seed"]) for r in read_records(record)}
     todo = [(t, r, s) for t in LVU_TASKS for r in rows for s in range(config.lvu_runs) if (t, r, s) not in done]
     splits_of: dict[str, dict] = {}
-    bar = tqdm(todo, desc="lvu", unit="run", disable=not progress)
+    bar = progress_bar(todo, desc="lvu", unit="run", enabled=progress)
     for task, row, seed in bar:
         bar.set_postfix(task=task, row=row, seed=seed)
         if task not in splits_of:  # evaluation spans of val and test, built once per task

@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from hiermovie.cache import EventCache, sha256_file
 from hiermovie.contextualize.config import TXE_PROFILES, TxEConfig
 from hiermovie.contextualize.model import create_txe, load_txe
 from hiermovie.device import autocast, resolve_device
 from hiermovie.errors import HiermovieError
+from hiermovie.progress import progress_bar
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
 from hiermovie.tasks.config import TaskConfig, vidsitu_setup
 from hiermovie.tasks.lvu_runs import run_lvu
@@ -152,7 +152,7 @@ def _run_rows(task: VidSituTask, rows, config: TaskConfig, txe, folder: Path, de
     if hasattr(task, "save"):
         task.save(folder)
     (folder / "predictions").mkdir(exist_ok=True)
-    bar = tqdm(todo, desc=task.name, unit="run", disable=not progress)
+    bar = progress_bar(todo, desc=task.name, unit="run", enabled=progress)
     for row, seed in bar:
         bar.set_postfix(row=row, seed=seed)
         metrics, predictions, epoch = train_run(task, row, seed, config, txe, device)

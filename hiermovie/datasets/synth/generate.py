@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from hiermovie.datasets.benchmark import BenchmarkLayout
 from hiermovie.datasets.config import SynthConfig
@@ -21,6 +20,7 @@ from hiermovie.datasets.synth.story import Story, action_story
 from hiermovie.datasets.synth.world import VERB_IDS
 from hiermovie.errors import HiermovieError
 from hiermovie.profiles import config_dict
+from hiermovie.progress import progress_bar
 from hiermovie.video.decode import write_video
 
 MANIFEST = "synth.json"  # written last: its presence marks a complete benchmark
@@ -130,9 +130,8 @@ def _generate_into(root: Path, config: SynthConfig, jobs: int, progress: bool) -
         job.path.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = pool.map(_render_job, render_jobs, [config] * len(render_jobs), chunksize=1)
-        results = list(
-            tqdm(results, total=len(render_jobs), desc="synth: rendering videos", unit="video", disable=not progress)
-        )
+        bar = progress_bar(results, total=len(render_jobs), desc="synth: rendering", unit="video", enabled=progress)
+        results = list(bar)
     for (yt, _, movie), boxes in zip(lvu_entries, results[first_movie:], strict=False):
         record = lvu_part.instance_record(yt, movie, fps, boxes)
         lvu_part.write_instances(layout.lvu_instances / f"{yt}.json", record)
