@@ -12,7 +12,7 @@ SIZE ?= demo
 SEED ?= 0
 DATA := $(RUN)/data
 
-.PHONY: setup demo test test-slow lint format bench bench-backbone table4 clean data backbone extract txe ablate tasks export
+.PHONY: setup demo test test-slow lint format bench bench-backbone table4 gpu-check clean data backbone extract txe ablate tasks export
 
 setup: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ bench-backbone: $(RUN)/backbone/summary.json
 
 table4: $(DATA)/synth.json
 	$(BIN)/python bench/table4_backbones.py --benchmark $(DATA) --out $(RUN)/table4 --seeds 3
+
+# one prepared script for a GPU machine (README "Performance"); DEVICE=cpu runs it at toy size
+DEVICE ?= cuda
+gpu-check: setup
+	$(BIN)/python bench/gpu_check.py --device $(DEVICE) --out $(RUN)/gpu_check
 
 clean:
 	rm -rf runs
