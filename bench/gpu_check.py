@@ -39,7 +39,7 @@ from hiermovie.contextualize.data import token_windows
 from hiermovie.contextualize.model import create_txe
 from hiermovie.contextualize.pretrain import MaskPrediction
 from hiermovie.contextualize.queue import NegativeQueue
-from hiermovie.device import autocast
+from hiermovie.device import autocast, to_device_clips
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
 from hiermovie.extract.featurize import ExtractOptions, extract
@@ -54,7 +54,7 @@ VIDSITU_TRAIN_CLIPS = 20_000  # Table 2 cell at VidSitu scale (paper: 23.6k trai
 @dataclass(frozen=True)
 class Scale:
     backbone: str  # BACKBONE_PROFILES name
-    batches: tuple[int, int]  # backbone batch sizes
+    batches: tuple[int, ...]  # backbone batch sizes
     steps: int  # timed backbone forwards per batch size
     source: tuple[int, int]  # (width, height) of the generated videos
     videos: int  # 10 s videos for the extraction check
@@ -90,8 +90,8 @@ def prepare(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 
 def clip_batch(config, batch: int, device: torch.device) -> torch.Tensor:
-    clips = torch.randn(batch, 3, config.num_frames, config.crop_size, config.crop_size, device=device)
-    return clips.contiguous(memory_format=torch.channels_last_3d) if device.type == "cuda" else clips
+    """Random normalised clips (B, 3, T, S, S), laid out as the pipeline feeds them."""
+    return to_device_clips(torch.randn(batch, 3, config.num_frames, config.crop_size, config.crop_size), device)
 
 
 @torch.inference_mode()
@@ -283,7 +283,7 @@ def main() -> None:
     extract_batch = EXTRACT_PROFILES[scale.backbone].batch_size
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        backbone_rate = backbone_check(replace(scale, batches=(extract_batch, extract_batch)), device)
+        backbone_rate = backbone_check(replace(scale, batches=(extract_batch,)), device)
         report["extraction"] = extraction_check(scale, device, work, backbone_rate["batches"][0]["clips_per_s"])
         report["txe"] = txe_check(scale, device, work / "cache")
         report["torchrun"] = torchrun_check(scale, device, work)
