@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/bench_extract.py
 	$(BIN)/python bench/bench_txe_train.py
 	$(BIN)/python bench/bench_queue_faiss.py
+	$(BIN)/python bench/bench_txd_decoding.py
 
 # stage 1 measured on the benchmark (README "Backbone pretraining on the benchmark"): the hand-made
 # floors against the demo backbone on the Kinetics-style val clips; Table 4 over 3 seeds (about 1.5 h)

@@ -37,6 +37,14 @@ class _LogLines(io.TextIOBase):
         self.stream.flush()
 
 
+class _Bar(tqdm):
+    """tqdm whose `set_postfix` waits for the next scheduled redraw (tqdm's default redraws at once, which in a
+    log file would write one line per call)."""
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = False, **kwargs) -> None:
+        super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+
 def progress_bar(
     iterable: Iterable | None = None,
     *,
@@ -51,10 +59,10 @@ def progress_bar(
     stream = stream or sys.stderr
     common = {"total": total, "initial": initial, "desc": desc, "unit": unit}
     if not enabled or _settings["quiet"]:
-        return tqdm(iterable, disable=True, **common)
+        return _Bar(iterable, disable=True, **common)
     if stream.isatty():
-        return tqdm(iterable, file=stream, **common)
-    return tqdm(
+        return _Bar(iterable, file=stream, **common)
+    return _Bar(
         iterable,
         file=_LogLines(stream),
         mininterval=LOG_INTERVAL,

@@ -1,6 +1,6 @@
 """The one training loop every stage uses: per-step learning rates from a precomputed schedule,
-data-parallel under torchrun, a JSONL log and loss curve, atomic checkpoints, resume from the last
-checkpoint, and a clear stop when the loss stops being finite."""
+data-parallel under torchrun, a JSONL log and loss curve (redrawn every minute and at the end),
+atomic checkpoints, resume from the last checkpoint, and a clear stop when the loss stops being finite."""
 
 import json
 import time
@@ -20,6 +20,7 @@ from hiermovie.progress import progress_bar
 from hiermovie.runlog import RunLog, plot_losses
 
 StepFn = Callable[[nn.Module, dict, int], tuple[torch.Tensor, dict[str, float]]]
+PLOT_INTERVAL = 60.0  # seconds between two redraws of loss.png while training; always drawn at the end
 
 
 def resume_step(path: Path, kind: str, config: object, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
@@ -70,12 +71,16 @@ def fit(
     bar = progress_bar(total=stop_step, initial=start, desc=kind, unit="step", enabled=progress and dist.is_main)
     record: dict = {"step": start}
     current = start
+    plotted = time.perf_counter()
 
     def save() -> None:
+        nonlocal plotted
         if dist.is_main:
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), **extra_state()}
             save_checkpoint(checkpoint, kind=kind, config=config, step=current, **state)
-            plot_losses(log.path, Path(out) / "loss.png", title=f"{kind}: {Path(out).name}", chance=chance_loss)
+            if current == stop_step or time.perf_counter() - plotted > PLOT_INTERVAL:  # a plot costs ~0.3 s
+                plot_losses(log.path, Path(out) / "loss.png", title=f"{kind}: {Path(out).name}", chance=chance_loss)
+                plotted = time.perf_counter()
         barrier()
 
     while current < stop_step:

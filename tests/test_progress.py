@@ -32,6 +32,15 @@ def test_a_log_file_gets_a_start_and_an_end_line_and_no_carriage_returns():
     assert len(lines) == 2 and lines[0].startswith("work: 0/5000") and lines[-1].startswith("work: 5000/5000")
 
 
+def test_a_postfix_set_at_every_step_adds_no_line():
+    log = io.StringIO()
+    bar = progress_bar(range(500), desc="train", unit="step", stream=log)
+    for step in bar:
+        bar.set_postfix(loss=f"{1 / (step + 1):.4f}")
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and "loss=0.0020" in lines[-1]
+
+
 def test_a_log_file_gets_at_most_one_line_per_interval(monkeypatch):
     monkeypatch.setattr(progress, "LOG_INTERVAL", 0.05)
     log = io.StringIO()

@@ -16,6 +16,7 @@ Rows of Table 5 (each trained per task and seed, LVU's span protocol, `lvu_data.
     span tokens (B, k, E) --> mean --> LayerNorm --> scene (B, E) -----'
 """
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,7 +174,7 @@ def train_lvu_run(
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     labels = torch.tensor([movie.label for movie in train], device=device)  # (V,)
     evaluation = {split: evaluation_inputs(row, splits[split][1], config, device) for split in ("val", "test")}
-    best: dict | None = None
+    best: dict | None = None  # {"val", "best_epoch", "state"}: test is scored once, with the best val epoch's weights
     for epoch in range(config.lvu_epochs):
         spans = make_spans(train, [np.array([train_span_start(m.duration, span_sec, rng)]) for m in train], span_sec)
         model.train()
@@ -189,10 +190,13 @@ def train_lvu_run(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        metrics = {}
-        for split in ("val", "test"):
-            movies, eval_spans = splits[split]
-            metrics[split] = score_spans(task, predict_spans(model, evaluation[split], device), eval_spans, movies)
-        if best is None or better(task, metrics["val"], best["val"]):
-            best = {**metrics, "best_epoch": epoch + 1}
-    return best
+        value = _score_split(task, model, splits["val"], evaluation["val"], device)
+        if best is None or better(task, value, best["val"]):
+            best = {"val": value, "best_epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
+    model.load_state_dict(best.pop("state"))
+    return {**best, "test": _score_split(task, model, splits["test"], evaluation["test"], device)}
+
+
+def _score_split(task: str, model: LVUModel, split: tuple[list[Movie], Spans], inputs: list[tuple], device) -> float:
+    movies, spans = split
+    return score_spans(task, predict_spans(model, inputs, device), spans, movies)

@@ -16,6 +16,7 @@ Builders (`create_*`) hold the hyperparameters; modules take finished submodules
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hiermovie.contextualize.model import TxE
@@ -102,6 +103,71 @@ class TxD(nn.Module):
         padding = tokens == self.embedding.padding_idx  # (B, T)
         hidden = self.decoder(text, memory, tgt_mask=causal, tgt_is_causal=True, tgt_key_padding_mask=padding)
         return self.output(hidden)  # (B, T, vocab)
+
+
+def _split_heads(x: Tensor, heads: int) -> Tensor:
+    return x.unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, T, E) -> (B, heads, T, E / heads)
+
+
+def _attend(attention: nn.MultiheadAttention, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None):
+    """`attention`'s output for projected (B, n, E) queries over projected (B, T, E) keys and values."""
+    heads = attention.num_heads
+    q, k, v = (_split_heads(x, heads) for x in (query, key, value))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, n, E / heads)
+    return attention.out_proj(out.transpose(1, 2).flatten(2))  # (B, n, E)
+
+
+def _projections(attention: nn.MultiheadAttention) -> list[tuple[Tensor, Tensor]]:
+    """(weight, bias) of the query, key and value projections of a MultiheadAttention."""
+    return list(zip(attention.in_proj_weight.chunk(3), attention.in_proj_bias.chunk(3), strict=True))
+
+
+class TxDCache:
+    """Greedy decoding's `step` for TxD that keeps every layer's keys and values (a KV cache): a call runs
+    only the positions it has not seen, not the whole prefix again. Exact, because TxD's layers are causal,
+    so a position's output never depends on later tokens; the visual memory's keys and values are projected
+    once; pad tokens are hidden from attention as in `TxD.forward`. Rows are the batch rows of `memory`;
+    every call extends all its rows by the same positions, as `greedy_decode` does (beam search reorders
+    hypotheses and uses the plain forward). Eval mode only."""
+
+    def __init__(self, txd: TxD, memory: Tensor, max_len: int):
+        if txd.training:
+            raise ValueError("TxDCache decodes in eval mode (it applies no dropout)")
+        self.txd, self.filled = txd, 0
+        batch, width = memory.shape[0], txd.embedding.embedding_dim
+        layers = txd.decoder.layers
+        self.keys = [memory.new_zeros(batch, max_len, width) for _ in layers]  # (B, max_len, H) per layer
+        self.values = [memory.new_zeros(batch, max_len, width) for _ in layers]
+        self.padding = torch.zeros(batch, max_len, dtype=torch.bool, device=memory.device)  # (B, max_len)
+        self.memory = []  # per layer: (keys, values) of the memory, (B, M, H) each
+        for layer in layers:
+            (_, (wk, bk), (wv, bv)) = _projections(layer.multihead_attn)
+            self.memory.append((F.linear(memory, wk, bk), F.linear(memory, wv, bv)))
+
+    def __call__(self, tokens: Tensor, rows: Tensor) -> Tensor:
+        """Logits (B', vocab) of the token after `tokens` (B', T); positions before `self.filled` are cached."""
+        start, end = self.filled, tokens.shape[1]
+        txd = self.txd
+        x = txd.embedding(tokens[:, start:]) * txd.scale + txd.positions[start:end]  # (B', n, H)
+        self.padding[rows, start:end] = tokens[:, start:] == txd.embedding.padding_idx  # hidden as in TxD.forward
+        causal = (
+            torch.arange(end, device=x.device)[None] <= torch.arange(start, end, device=x.device)[:, None]
+        )  # (n, T)
+        visible = (causal & ~self.padding[rows, None, :end]).unsqueeze(1)  # (B', 1, n, T)
+        for layer, keys, values, (memory_k, memory_v) in zip(
+            txd.decoder.layers, self.keys, self.values, self.memory, strict=True
+        ):
+            (wq, bq), (wk, bk), (wv, bv) = _projections(layer.self_attn)
+            keys[rows, start:end], values[rows, start:end] = F.linear(x, wk, bk), F.linear(x, wv, bv)
+            attended = _attend(layer.self_attn, F.linear(x, wq, bq), keys[rows, :end], values[rows, :end], visible)
+            x = layer.norm1(x + attended)  # post-norm, as TransformerDecoderLayer with norm_first=False
+            (wq, bq), _, _ = _projections(layer.multihead_attn)
+            x = layer.norm2(
+                x + _attend(layer.multihead_attn, F.linear(x, wq, bq), memory_k[rows], memory_v[rows], None)
+            )
+            x = layer.norm3(x + layer.linear2(layer.activation(layer.linear1(x))))
+        self.filled = end
+        return txd.output(x[:, -1])  # (B', vocab)
 
 
 class RoleCaptioner(nn.Module):

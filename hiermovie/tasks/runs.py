@@ -183,7 +183,7 @@ def train_run(task: VidSituTask, row: str, seed: int, config: TaskConfig, txe, d
     model = task.build(make_encoder(row, input_dim, txe)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))  # VidSitu's optimiser
     generator = torch.Generator().manual_seed(seed)
-    best: tuple[dict, list, int] | None = None
+    best: tuple[float, list, int] | None = None  # (selection metric, predictions, epoch)
     for epoch in range(config.epochs):
         model.train()
         for rows in torch.randperm(len(task.train.clips), generator=generator).split(config.batch_size):
@@ -197,10 +197,11 @@ def train_run(task: VidSituTask, row: str, seed: int, config: TaskConfig, txe, d
         model.eval()
         with torch.no_grad(), autocast(device):
             predictions = task.predict(model)
-        metrics = task.score(predictions)
-        if best is None or metrics[task.select] > best[0][task.select]:
-            best = (metrics, predictions, epoch + 1)
-    return best
+        value = task.selection(predictions)
+        if best is None or value > best[0]:
+            best = (value, predictions, epoch + 1)
+    _, predictions, epoch = best
+    return task.score(predictions), predictions, epoch
 
 
 def row_cells(task: str, row: str, backbone: str) -> tuple[str, str, str]:

@@ -1,6 +1,7 @@
 """The three VidSitu tasks on cached event tokens (paper sec. 4), each as: labels from the train split,
-a model on an event encoder, a training loss, predictions on valid in VidSitu's own format, and the
-official metric (`vidsitu_eval`) that picks the best epoch (VidSitu selects on valid as well).
+a model on an event encoder, a training loss, predictions on valid in VidSitu's own format, the
+official metric that picks the best epoch (`selection`, each epoch; VidSitu selects on valid as well)
+and all the official metrics (`score`, `vidsitu_eval`).
 
 - `VerbTask` (Table 4): verb logits per event; Acc@1 selects.
 - `RoleTask` (Table 1): TxD generates "<Arg0> ... <Arg1> ..." after the given verb; CIDEr selects.
@@ -19,6 +20,7 @@ from hiermovie.tasks.decoding import beam_decode, greedy_decode
 from hiermovie.tasks.losses import sequence_cross_entropy
 from hiermovie.tasks.models import (
     EventEncoder,
+    TxDCache,
     create_relation_classifier,
     create_role_captioner,
     create_verb_classifier,
@@ -31,7 +33,13 @@ from hiermovie.tasks.vidsitu_data import (
     training_verbs,
     verb_vocabulary,
 )
-from hiermovie.tasks.vidsitu_eval import NUM_REFS, relation_metrics, srl_metrics, verb_prediction_metrics
+from hiermovie.tasks.vidsitu_eval import (
+    NUM_REFS,
+    relation_metrics,
+    srl_cider,
+    srl_metrics,
+    verb_prediction_metrics,
+)
 
 TOP_K = 5  # VidSitu keeps the top-5 verbs per event
 
@@ -72,6 +80,9 @@ class VerbTask:
     def score(self, predictions: list[dict]) -> dict[str, float]:
         return verb_prediction_metrics(predictions, self.valid.clips)
 
+    def selection(self, predictions: list[dict]) -> float:
+        return self.score(predictions)[self.select]
+
 
 class RelationTask:
     """Event relations: cross-entropy over {Causes, Reaction To, Enables, NoRel} for the 4 pairs with Ev3."""
@@ -105,6 +116,9 @@ class RelationTask:
 
     def score(self, predictions: list[dict]) -> dict[str, float]:
         return relation_metrics(predictions, self.valid.clips)
+
+    def selection(self, predictions: list[dict]) -> float:
+        return self.score(predictions)[self.select]
 
 
 class RoleTask:
@@ -157,16 +171,17 @@ class RoleTask:
         return sequence_cross_entropy(logits.float(), self.targets[sequences], self.tokenizer.pad_id)
 
     def generate(self, model: nn.Module, features: Tensor, prefix: Tensor) -> Tensor:
-        """Token ids (B * 5, L) from [bos, verb] prefixes: greedy, or beam search when beam_size > 1."""
+        """Token ids (B * 5, L) from [bos, verb] prefixes: greedy with TxD's key/value cache, or beam search
+        (the plain forward on each hypothesis) when beam_size > 1."""
         memory = model.memory(features)  # (B * 5, 1, H)
+        tok, limit = self.tokenizer, self.config.max_text_len + 1  # + bos
+        if self.config.beam_size == 1:
+            return greedy_decode(TxDCache(model.txd, memory, limit), prefix, limit, tok.eos_id, tok.pad_id)
 
         def step(tokens: Tensor, rows: Tensor) -> Tensor:
             return model.txd(tokens, memory[rows])[:, -1].float()  # (B', vocab)
 
-        tok, limit = self.tokenizer, self.config.max_text_len + 1  # + bos
-        if self.config.beam_size > 1:
-            return beam_decode(step, prefix, self.config.beam_size, limit, tok.eos_id, tok.pad_id)
-        return greedy_decode(step, prefix, limit, tok.eos_id, tok.pad_id)
+        return beam_decode(step, prefix, self.config.beam_size, limit, tok.eos_id, tok.pad_id)
 
     def predict(self, model: nn.Module) -> list[dict]:
         """VidSitu `vb_arg` entries: per event {"vb_id", "Arg0": phrase, ...} keyed by mapped role names."""
@@ -182,6 +197,10 @@ class RoleTask:
 
     def score(self, predictions: list[dict]) -> dict[str, float]:
         return srl_metrics(predictions, self.valid.clips)
+
+    def selection(self, predictions: list[dict]) -> float:
+        """CIDEr alone, each epoch; the other metrics are computed once, for the best epoch."""
+        return srl_cider(predictions, self.valid.clips)
 
     def save(self, out: Path) -> None:
         """The tokenizer, so that generated ids can be read back."""

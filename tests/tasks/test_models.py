@@ -8,9 +8,11 @@ from torch import nn
 from hiermovie.contextualize.config import TXE_PROFILES
 from hiermovie.contextualize.model import create_txe
 from hiermovie.tasks.config import TASK_PROFILES
+from hiermovie.tasks.decoding import greedy_decode
 from hiermovie.tasks.models import (
     EventEncoder,
     RelationClassifier,
+    TxDCache,
     create_relation_classifier,
     create_role_captioner,
     create_txd,
@@ -57,6 +59,34 @@ def test_txd_is_causal_and_ignores_nothing_before_a_token():
     assert torch.allclose(logits[:, :4], logits_changed[:, :4], atol=1e-5)  # the future is not seen
     assert not torch.allclose(logits[:, 4:], logits_changed[:, 4:])
     assert not torch.allclose(txd(tokens, memory + 1.0), logits)  # the memory is seen
+
+
+def test_cached_keys_and_values_give_the_logits_of_the_whole_prefix():
+    torch.manual_seed(0)
+    txd = create_txd(replace(CONFIG, decoder_layers=2), vocab_size=20, pad_id=0).eval()
+    memory = torch.randn(4, 3, 16)  # (B, M, H): more than one memory token, so cross-attention is tested too
+    tokens = torch.randint(1, 20, (4, 9))
+    cache, rows = TxDCache(txd, memory, max_len=9), torch.arange(4)
+    assert torch.allclose(cache(tokens[:, :3], rows), txd(tokens[:, :3], memory)[:, -1], atol=1e-5)
+    for end in range(4, 10):  # one new position per call; a row subset, as greedy decoding passes the live rows
+        live = rows if end < 7 else torch.tensor([0, 2])
+        expected = txd(tokens[live, :end], memory[live])[:, -1]  # (B', 20)
+        assert torch.allclose(cache(tokens[live, :end], live), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="eval mode"):
+        TxDCache(txd.train(), memory, 9)
+
+
+def test_greedy_decoding_with_the_cache_equals_decoding_with_the_plain_forward():
+    torch.manual_seed(1)
+    txd = create_txd(CONFIG, vocab_size=12, pad_id=0).eval()
+    memory = torch.randn(6, 1, 16)
+    prefix = torch.stack([torch.full((6,), 1), torch.randint(3, 12, (6,))], 1)  # [bos, verb]
+
+    def plain(tokens, rows):
+        return txd(tokens, memory[rows])[:, -1]
+
+    expected = greedy_decode(plain, prefix, 20, eos_id=2, pad_id=0)
+    assert torch.equal(greedy_decode(TxDCache(txd, memory, 20), prefix, 20, eos_id=2, pad_id=0), expected)
 
 
 def test_each_event_decodes_from_its_own_vector_unless_txe_mixes_them():

@@ -18,6 +18,7 @@ from hiermovie.tasks.vidsitu_eval import (
     read_predictions,
     reference_annotations,
     relation_metrics,
+    srl_cider,
     srl_metrics,
 )
 from hiermovie.verb_metrics import verb_metrics
@@ -143,6 +144,7 @@ def test_srl_cider_rouge_and_macro_against_independent(tmp_path: Path) -> None:
     }
     flat = [item for group in items.values() for item in group]
     assert metrics["cider"] == pytest.approx(np.mean(cider_d(flat)))
+    assert srl_cider(preds, clips) == metrics["cider"]  # the per-epoch selection metric, computed alone
     assert metrics["rouge"] == pytest.approx(np.mean([rouge_l(h, r) for h, r in flat]))
     push = items[("push.01", "Arg0")] + items[("push.01", "AScn")]
     assert cider_d(items[("open.01", "Arg1")]) == [0.0]  # a singleton subset has IDF 0
