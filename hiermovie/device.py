@@ -37,6 +37,11 @@ def to_device_clips(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
     return clips
 
 
+def cpu_cores() -> int:
+    """The CPU cores of this rank: those this process may run on, shared by the ranks of the machine."""
+    return max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 @contextlib.contextmanager
 def decoding_share(device: torch.device, workers: int | None) -> Iterator[int]:
     """The number of decoding workers for a training run; with `workers` None, on CPU, the cores of this
@@ -47,7 +52,7 @@ def decoding_share(device: torch.device, workers: int | None) -> Iterator[int]:
     if workers is not None or device.type != "cpu":
         yield 2 if workers is None else workers
         return
-    cores = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    cores = cpu_cores()
     decoding = max(1, cores // 2)
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cores - decoding))

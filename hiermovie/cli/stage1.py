@@ -58,6 +58,14 @@ def backbone_pretrain(
     max_steps: MaxStepsOption = None,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save every N steps (and every epoch).")] = 50,
     strict: Annotated[bool, typer.Option(help="Fail on an unreadable video instead of skipping it.")] = False,
+    memory_gib: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Decode every video once into memory when all its frames fit in this many GiB (one process, "
+            "--workers unset); 0 decodes at every step.",
+        ),
+    ] = 4.0,
 ) -> None:
     """Pretrain Slow-D: CVRL, MoDist or supervised (torchrun-ready)."""
     from hiermovie.extract.config import BACKBONE_PROFILES
@@ -70,6 +78,7 @@ def backbone_pretrain(
         seed=seed,
         strict=strict,
         max_steps=max_steps,
+        memory_gib=memory_gib,
         motion=motion.value,
         flow_dir=flow_dir,
         init=init,

@@ -1,7 +1,9 @@
-"""Decoding for backbone training: each item decodes its clips in one call (in DataLoader workers);
-a video that cannot be read is skipped and counted unless `strict`. Augmentation happens later,
+"""Decoding for backbone training: each item decodes its clips in one call (in DataLoader workers), or
+indexes the frames of videos decoded into memory once; a video that cannot be read is skipped and
+counted unless `strict`. Augmentation happens later,
 on the batch tensor (augment.py), so it can run on the GPU."""
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from hiermovie.datasets.video_folder import LabeledVideo
 from hiermovie.errors import VideoDecodeError
 from hiermovie.extract.motion import farneback_flow, load_flow_file
 from hiermovie.extract.sampling import clip_indices, cvrl_clip_starts
+from hiermovie.progress import progress_bar
 from hiermovie.video.decode import probe_video, read_frames
 
 
@@ -26,6 +29,33 @@ class ClipSampling:
     flow_dir: Path | None = None  # {video stem}.npy files for motion = flow_files
 
 
+def _decode_whole(path: Path, size: int) -> np.ndarray | str:
+    """Every frame of a video at size x size, or the problem that stopped its decoding."""
+    try:
+        return read_frames(path, np.arange(probe_video(path).num_frames), size=size)  # (N, H, W, 3)
+    except VideoDecodeError as error:
+        return error.problem
+
+
+def decode_into_memory(
+    videos: list[LabeledVideo], size: int, jobs: int, budget_bytes: int, progress: bool = True
+) -> dict[Path, np.ndarray | str] | None:
+    """Every frame of every video decoded once, at the training size, in `jobs` threads: path -> (N, H, W, 3)
+    uint8, or the problem of an unreadable video. None (nothing decoded) when the estimate from the
+    first video's length exceeds `budget_bytes`. Later epochs then index frames instead of decoding them."""
+    try:
+        first = probe_video(videos[0].path).num_frames
+    except VideoDecodeError:
+        return None  # the decoding path skips and lists it
+    if len(videos) * first * size * size * 3 > budget_bytes:
+        return None
+    paths = [video.path for video in videos]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the decoders release the GIL; no frames cross processes
+        decoded = pool.map(_decode_whole, paths, [size] * len(paths))
+        bar = progress_bar(decoded, total=len(paths), desc="decoding into memory", unit="video", enabled=progress)
+        return dict(zip(paths, bar, strict=True))
+
+
 class VideoClips(Dataset):
     """Item i: {"clips": (V, T, H, W, 3) uint8, "label": int, "skipped": [problems][, "flow": (V, T, H, W, 3)]}.
 
@@ -33,9 +63,18 @@ class VideoClips(Dataset):
     DDP's collectives need) and its problem listed; with `strict` the item has no "clips". Randomness
     comes from (seed, epoch, i), so a resumed run draws the same clips."""
 
-    def __init__(self, videos: list[LabeledVideo], sampling: ClipSampling, seed: int = 0, strict: bool = False):
-        # strict: stop at the first unreadable video (the caller raises on an item without "clips")
+    def __init__(
+        self,
+        videos: list[LabeledVideo],
+        sampling: ClipSampling,
+        seed: int = 0,
+        strict: bool = False,
+        in_memory: dict[Path, np.ndarray | str] | None = None,
+    ):
+        # strict: stop at the first unreadable video (the caller raises on an item without "clips");
+        # in_memory: `decode_into_memory`'s frames, read instead of the files (the same pixels)
         self.videos, self.sampling, self.seed, self.strict = videos, sampling, seed, strict
+        self.in_memory = in_memory
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -55,14 +94,19 @@ class VideoClips(Dataset):
 
     def _decode(self, video: LabeledVideo, rng: np.random.Generator) -> dict:
         s = self.sampling
-        length = probe_video(video.path).num_frames
+        stored = None if self.in_memory is None else self.in_memory[video.path]
+        if isinstance(stored, str):
+            raise VideoDecodeError(video.path, stored)
+        length = probe_video(video.path).num_frames if stored is None else len(stored)
         span = s.num_frames * s.sampling_rate
         if s.views == 2:
             starts = cvrl_clip_starts(length, span, rng)
         else:
             starts = (int(rng.integers(0, max(1, length - span + 1))),)
         indices = np.concatenate([clip_indices(st, s.num_frames, s.sampling_rate, length) for st in starts])
-        frames = read_frames(video.path, indices, size=s.size)  # (V * T, H, W, 3), one decode
+        frames = (
+            read_frames(video.path, indices, size=s.size) if stored is None else stored[indices]
+        )  # (V * T, H, W, 3)
         clips = frames.reshape(s.views, s.num_frames, *frames.shape[1:])  # (V, T, H, W, 3)
         item = {"clips": torch.from_numpy(clips), "label": video.label}
         if s.motion == "farneback":

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hiermovie.datasets.video_folder import label_names, load_video_folder
-from hiermovie.device import autocast, decoding_share, to_device_clips
+from hiermovie.device import autocast, cpu_cores, decoding_share, to_device_clips
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.augment import crop_view, cvrl_view, normalize, random_flip, to_float_clips
 from hiermovie.extract.config import BackboneConfig
-from hiermovie.extract.data import ClipSampling, VideoClips, collate_clips, epoch_batches
+from hiermovie.extract.data import ClipSampling, VideoClips, collate_clips, decode_into_memory, epoch_batches
 from hiermovie.extract.methods import METHODS, MoDist, backbone_of, build_method, chance_loss
 from hiermovie.extract.motion import MOTION_INPUTS, frame_differences
 from hiermovie.extract.weights import load_pretrained_backbone
@@ -40,6 +40,9 @@ class PretrainOptions:
     flow_dir: Path | None = None
     init: Path | None = None  # released weights (pytorchvideo or PySlowFast naming) to start from
     checkpoint_every: int = 50
+    # decode every video once into memory when all frames at the training size fit in this many GiB (single
+    # process, --workers unset); later epochs then index frames and every core computes. 0: always decode
+    memory_gib: float = 4.0
     progress: bool = True
 
 
@@ -53,13 +56,23 @@ def pretrain(config: BackboneConfig, data: Path, out: Path, options: PretrainOpt
         raise HiermovieError("--motion flow_files needs --flow-dir")
     dist = init_distributed(options.device)
     try:
+        if options.workers is None and dist.world_size == 1 and options.memory_gib > 0:
+            in_memory = decode_into_memory(
+                load_video_folder(Path(data)),
+                config.crop_size,
+                cpu_cores(),
+                int(options.memory_gib * 2**30),
+                options.progress,
+            )
+            if in_memory is not None:  # every core computes; nothing left to decode in workers
+                return _pretrain(config, Path(data), Path(out), replace(options, workers=0), dist, in_memory)
         with decoding_share(dist.device, options.workers) as workers:
             return _pretrain(config, Path(data), Path(out), replace(options, workers=workers), dist)
     finally:
         shutdown()
 
 
-def _pretrain(config, data, out, options, dist) -> dict:
+def _pretrain(config, data, out, options, dist, in_memory=None) -> dict:
     videos = load_video_folder(data)
     if config.batch_size % dist.world_size:
         raise HiermovieError(f"batch size {config.batch_size} is not divisible by {dist.world_size} processes")
@@ -88,7 +101,7 @@ def _pretrain(config, data, out, options, dist) -> dict:
         motion=options.motion,
         flow_dir=options.flow_dir,
     )
-    dataset = VideoClips(videos, sampling, seed=options.seed, strict=options.strict)
+    dataset = VideoClips(videos, sampling, seed=options.seed, strict=options.strict, in_memory=in_memory)
     skipped: set[str] = set()
 
     def batches(epoch: int, skip: int):
@@ -129,7 +142,13 @@ def _pretrain(config, data, out, options, dist) -> dict:
     )
     if "loss" not in record and (out / "summary.json").is_file():  # a finished run, reused: its summary stands
         return json.loads((out / "summary.json").read_text())
-    summary = {**record, "chance_loss": chance, "skipped": len(skipped), "checkpoint": str(out / "checkpoint.pt")}
+    summary = {
+        **record,
+        "chance_loss": chance,
+        "skipped": len(skipped),
+        "decoded_into_memory": in_memory is not None,
+        "checkpoint": str(out / "checkpoint.pt"),
+    }
     if dist.is_main:
         (out / "skipped.txt").write_text("".join(f"{problem}\n" for problem in sorted(skipped)))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))  # written last: the run is complete

@@ -12,9 +12,11 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 
 from hiermovie.checkpoint import save_checkpoint
+from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.distributed import replicas_in_sync
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES
+from hiermovie.extract.data import decode_into_memory
 from hiermovie.extract.pretrain import PretrainOptions, pretrain
 from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs, load_backbone, probe_verbs
 from hiermovie.runlog import read_log
@@ -81,6 +83,28 @@ def test_unreadable_videos_are_skipped_and_counted_unless_strict(tiny_benchmark,
     assert result["skipped"] == 1 and broken.name in (tmp_path / "run" / "skipped.txt").read_text()
     with pytest.raises(HiermovieError, match="empty file.*--strict"):  # raised from a decoding worker process
         train(data, tmp_path / "strict", 3, strict=True, workers=1)
+
+
+def test_videos_decoded_into_memory_give_the_losses_of_decoding_each_step(tiny_benchmark, tmp_path):
+    data = tiny_benchmark / "kinetics" / "train"
+    assert not train(data, tmp_path / "decoded", 3, "supervised", workers=0)["decoded_into_memory"]
+    assert train(data, tmp_path / "in_memory", 3, "supervised", workers=None)["decoded_into_memory"]  # workers unset
+    assert losses(tmp_path / "in_memory") == losses(tmp_path / "decoded")
+    videos = load_video_folder(data)
+    frames = decode_into_memory(videos, 64, jobs=2, budget_bytes=2**30, progress=False)
+    assert set(frames) == {video.path for video in videos} and frames[videos[0].path].shape[1:] == (64, 64, 3)
+    assert decode_into_memory(videos, 64, jobs=2, budget_bytes=2**20, progress=False) is None  # over the budget
+
+
+def test_an_unreadable_video_in_memory_is_skipped_as_when_decoding(tiny_benchmark, tmp_path):
+    data = tmp_path / "videos"
+    shutil.copytree(tiny_benchmark / "kinetics" / "train", data)
+    broken = sorted(data.rglob("*.mp4"))[1]
+    broken.write_bytes(b"")
+    result = train(data, tmp_path / "run", 3, workers=None)
+    assert result["skipped"] == 1 and broken.name in (tmp_path / "run" / "skipped.txt").read_text()
+    with pytest.raises(HiermovieError, match="empty file.*--strict"):
+        train(data, tmp_path / "strict", 3, strict=True, workers=None)
 
 
 def test_a_changed_config_is_not_resumed(tiny_benchmark, tmp_path):
