@@ -12,25 +12,15 @@ Each timing is the median of a few repeats. Report the dense/FAISS ratio: machin
 """
 
 import argparse
-import statistics
 import time
 
 import faiss
 import torch
 import torch.nn.functional as F
+from timing import timed
 
 KEY_BLOCK = 1 << 17  # keys per dense score block: batch x 131072 float32 = 256 MiB at batch 512
 TIE = 1e-5  # top-1 scores closer than this are a near-tie: either search may pick either key
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    """(median seconds over `repeats` calls, the last result)."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 class RingBuffer:

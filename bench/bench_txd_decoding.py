@@ -9,24 +9,13 @@ median of a few repeats; the ratio is the number to read (machines are noisy).
 """
 
 import argparse
-import statistics
-import time
 
 import torch
+from timing import timed
 
 from hiermovie.tasks.config import TASK_PROFILES
 from hiermovie.tasks.decoding import greedy_decode
 from hiermovie.tasks.models import TxDCache, create_txd
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    """(median seconds over `repeats` calls, the last result)."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main() -> None:
