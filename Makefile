@@ -12,7 +12,7 @@ SIZE ?= demo
 SEED ?= 0
 DATA := $(RUN)/data
 
-.PHONY: setup demo test test-slow lint format bench bench-backbone table4 gpu-check clean data backbone extract txe ablate tasks export
+.PHONY: claims setup demo test test-slow lint format bench bench-backbone table4 gpu-check clean data backbone extract txe ablate tasks export
 
 setup: $(VENV)/.installed
 
@@ -54,6 +54,10 @@ bench-backbone: $(RUN)/backbone/summary.json
 
 table4: $(DATA)/synth.json
 	$(BIN)/python bench/table4_backbones.py --benchmark $(DATA) --out $(RUN)/table4 --seeds 3
+
+# the paper's claims measured on the measuring-size benchmark (README "Reproducing the paper"); resumable
+claims: setup
+	$(HM) claims --out runs/claims
 
 # one prepared script for a GPU machine (README "Performance"); DEVICE=cpu runs it at toy size
 DEVICE ?= cuda

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SynthConfig:
-    size: str = "demo"  # tiny | demo | full: the named size this config came from
+    size: str = "demo"  # tiny | demo | eval | full: the named size this config came from
     seed: int = 0  # everything (stories, pixels, annotation noise) is a function of the seed
     frame_size: int = 112  # square frames, pixels
     fps: int = 30  # VidSitu clips are 30 fps
@@ -31,6 +31,9 @@ SYNTH_SIZES = {
         action_seconds=2,
     ),
     "demo": SynthConfig(),
+    # `make claims`: >= 1,500 annotated valid events and >= 100 LVU val / test movies per task, so that paired
+    # differences over 10 seeds can be told from noise (issue 13); train and Kinetics-style parts as in demo
+    "eval": SynthConfig(size="eval", vidsitu_clips=(240, 300, 16), lvu_movies=(100, 100, 100)),
     "full": SynthConfig(
         size="full",
         vidsitu_clips=(3000, 600, 300),

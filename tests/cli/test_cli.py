@@ -111,6 +111,8 @@ def test_demo_writes_a_report(tiny_benchmark, tmp_path):
     assert "| extract (event features" in report and "event tokens" in report
     assert "| mask prediction |" in report and (run / "export" / "events.parquet").is_file()
     assert (run / "example_clip.png").stat().st_size > 0 and (run / "verbs.png").stat().st_size > 0
+    assert "## The paper's claims at demo size" in report and "`make claims` is the measurement" in report
+    assert "| 1 | MaskPred > N (CVRL, CIDEr) | 61.18 vs 54.40 |" in report  # 1 seed a row: "not measured"
 
 
 def test_evaluate_scores_vidsitu_predictions_and_refuses_pickles(tiny_benchmark, tmp_path):
