@@ -93,7 +93,8 @@ def claims(
     from hiermovie.claims.config import ClaimsConfig
     from hiermovie.claims.pipeline import run_claims
 
-    config = ClaimsConfig(size.value, seed, vidsitu_runs, srl_runs, lvu_runs, grid_runs)
+    seeds = dict(vidsitu_runs=vidsitu_runs, srl_runs=srl_runs, lvu_runs=lvu_runs, grid_runs=grid_runs)
+    config = ClaimsConfig(size=size.value, seed=seed, **seeds)
     report = run(run_claims, out, config, jobs or None)
     typer.echo(f"claims: {report}")
 

@@ -5,6 +5,8 @@ from dataclasses import replace
 
 from typer.testing import CliRunner
 
+from hiermovie.claims import pipeline
+from hiermovie.claims.config import ClaimsConfig
 from hiermovie.cli.main import app
 from hiermovie.contextualize import pretrain
 from hiermovie.contextualize.config import TXE_PROFILES
@@ -31,3 +33,14 @@ def test_a_count_of_zero_is_refused_where_it_means_nothing(monkeypatch):
     for option in ("--epochs", "--batch-size"):
         result = CliRunner().invoke(app, [*TXE_PRETRAIN, option, "0"])
         assert result.exit_code == 2 and "Invalid value" in result.output, result.output
+
+
+def test_claims_seed_options_reach_their_own_fields_and_the_training_settings_keep_their_defaults(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pipeline, "run_claims", lambda *args: calls.append(args) or "claims.md")
+    seeds = ["--vidsitu-runs", "10", "--srl-runs", "3", "--lvu-runs", "5", "--grid-runs", "2"]
+    result = CliRunner().invoke(app, ["claims", "--out", "out", "--size", "demo", "--seed", "1", *seeds])
+    assert result.exit_code == 0, result.output
+    ((_, config, _),) = calls
+    expected = ClaimsConfig(size="demo", seed=1, vidsitu_runs=10, srl_runs=3, lvu_runs=5, grid_runs=2)
+    assert config == expected and config.backbone_epochs == ClaimsConfig().backbone_epochs
