@@ -57,7 +57,7 @@ table4: $(DATA)/synth.json
 
 # the paper's claims measured on the measuring-size benchmark (README "Reproducing the paper"); resumable.
 # The seeds of the README's run: 10 per VidSitu verb / relation row (the paper's), but 3 per SRL row, 2 per LVU
-# row and 2 per Table 2 cell (an SRL run is ~43 s, an LVU run ~20 s on 2 cores); `hiermovie claims` defaults
+# row and 2 per Table 2 cell (an SRL run is ~43 s, an LVU run ~12 s on 2 cores); `hiermovie claims` defaults
 # to the paper's counts (10 / 10 / 5, 3 per cell), about 3 hours here
 CLAIMS_SEEDS ?= --vidsitu-runs 10 --srl-runs 3 --lvu-runs 2 --grid-runs 2
 claims: setup

@@ -93,8 +93,9 @@ def claims(
     from hiermovie.claims.config import ClaimsConfig
     from hiermovie.claims.pipeline import run_claims
 
-    seeds = dict(vidsitu_runs=vidsitu_runs, srl_runs=srl_runs, lvu_runs=lvu_runs, grid_runs=grid_runs)
-    config = ClaimsConfig(size=size.value, seed=seed, **seeds)
+    config = ClaimsConfig(
+        size=size.value, seed=seed, vidsitu_runs=vidsitu_runs, srl_runs=srl_runs, lvu_runs=lvu_runs, grid_runs=grid_runs
+    )
     report = run(run_claims, out, config, jobs or None)
     typer.echo(f"claims: {report}")
 
