@@ -4,6 +4,7 @@ LOG_INTERVAL seconds, and the final line, with no carriage returns. `quiet()` (t
 turns every bar off."""
 
 import io
+import re
 import sys
 from collections.abc import Iterable
 from typing import TextIO
@@ -13,6 +14,7 @@ from tqdm import tqdm
 LOG_INTERVAL = 30.0  # seconds between two progress lines in a log file
 LOG_FORMAT = "{desc}: {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 _settings = {"quiet": False}
+_CURSOR_MOVES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm moves the cursor between nested bars ("\x1b[A")
 
 
 def quiet(on: bool = True) -> None:
@@ -27,7 +29,7 @@ class _LogLines(io.TextIOBase):
         self.stream = stream
 
     def write(self, text: str) -> int:
-        line = text.replace("\r", "").strip()  # tqdm redraws a bar as "\r" + status
+        line = _CURSOR_MOVES.sub("", text.replace("\r", "")).strip()  # tqdm redraws a bar as "\r" + status
         if line:
             self.stream.write(line + "\n")
             self.stream.flush()

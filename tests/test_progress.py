@@ -41,6 +41,17 @@ def test_a_postfix_set_at_every_step_adds_no_line():
     assert len(lines) == 2 and "loss=0.0020" in lines[-1]
 
 
+def test_nested_bars_write_no_cursor_moves_into_a_log_file():
+    log = io.StringIO()
+    outer = progress_bar(range(2), desc="stages", unit="stage", stream=log)
+    for _ in outer:
+        for _ in progress_bar(range(3), desc="inner", unit="step", stream=log):
+            pass
+    text = log.getvalue()
+    assert "\x1b" not in text and "\r" not in text
+    assert all(line.startswith(("stages: ", "inner: ")) for line in text.splitlines())
+
+
 def test_a_log_file_gets_at_most_one_line_per_interval(monkeypatch):
     monkeypatch.setattr(progress, "LOG_INTERVAL", 0.05)
     log = io.StringIO()

@@ -75,7 +75,8 @@ def _header(out: Path, config: ClaimsConfig, manifest: dict) -> str:
         f"{config.backbone_epochs} epochs each ({', '.join(BACKBONES)}); seeds: {config.vidsitu_runs} per VidSitu "
         f"verb / relation row, {config.srl_runs} per SRL row, {config.lvu_runs} per LVU row, {config.grid_runs} "
         "per Table 2 cell. Verdicts by the 2 s.e. rule on paired differences over the same seeds: reproduced "
-        "(beyond 2 s.e. in the paper's direction; for ≈ claims: within 2 s.e.), not resolved, contradicted.",
+        "(beyond 2 s.e. in the paper's direction; for ≈ claims: the 2 s.e. interval within 5% of the compared "
+        "row's mean), not resolved, contradicted.",
         "",
         "| stage | what | this call | all calls |",
         "|---|---|---|---|",

@@ -211,7 +211,9 @@ def evaluate_claims(results: Results) -> list[dict]:
     for claim in CLAIMS:
         compared, ours = claim.compare(results)
         measured = compared["seeds"] >= 2
-        decided = verdict(compared["difference"], compared["se"], claim.direction) if measured else NOT_MEASURED
+        decided = NOT_MEASURED
+        if measured:
+            decided = verdict(compared["difference"], compared["se"], claim.direction, compared["reference"])
         rows.append(
             {
                 "table": claim.table,

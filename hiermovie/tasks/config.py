@@ -28,7 +28,8 @@ class TaskConfig:
     lvu_runs: int = 5  # paper Table 5: average over 5 runs
     lvu_span_sec: int = 60  # LVU: 60-second spans
     lvu_epochs: int = 10
-    lvu_lr: float = 2e-5
+    lvu_lr: float = 2e-5  # the Object Transformer's
+    lvu_head_lr: float = 2e-5  # the head's and the scene pathway's LayerNorm (LVU: one lr for everything)
     lvu_batch_size: int = 16
     # Object Transformer (LVU: RoBERTa-base config with 3 layers, hidden 768, 12 heads, FFN 3072, <= 254 instances)
     ot_dim: int = 768
@@ -59,6 +60,9 @@ TASK_PROFILES = {
         lvu_span_sec=10,  # the benchmark's movies last 30-45 s: 10 s spans keep the span protocol meaningful
         lvu_epochs=15,
         lvu_lr=1e-3,
+        # ~100 steps a run: at 1e-3 the linear head had not converged (the oracle's scene 34%, year 33%, best
+        # epoch the last); at 1e-2 the oracle reaches scene ~74%, year ~100% in the same steps
+        lvu_head_lr=1e-2,
         ot_dim=64,
         ot_heads=4,
         ot_ffn=128,

@@ -147,6 +147,15 @@ def better(task: str, value: float, best: float) -> bool:
     return value < best if LVU_TASKS[task] == 0 else value > best
 
 
+def parameter_groups(model: LVUModel, config: TaskConfig) -> list[dict]:
+    """AdamW groups: the Object Transformer at `lvu_lr`, the head and the scene LayerNorm at `lvu_head_lr`."""
+    head = [p for name, p in model.named_parameters() if not name.startswith("ot.")]
+    groups = [{"params": head, "peak_lr": config.lvu_head_lr, "lr": config.lvu_head_lr}]
+    if model.ot is not None:
+        groups.append({"params": list(model.ot.parameters()), "peak_lr": config.lvu_lr, "lr": config.lvu_lr})
+    return groups
+
+
 def train_lvu_run(
     task: str,
     row: str,
@@ -169,8 +178,8 @@ def train_lvu_run(
     model = model.to(device)
     steps_per_epoch = max(1, -(-len(train) // config.lvu_batch_size))
     total = steps_per_epoch * config.lvu_epochs
-    schedule = linear_schedule(config.lvu_lr, total, warmup_steps=total // 10)  # LVU: 10% warmup, linear decay
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lvu_lr, weight_decay=0.01)
+    schedule = linear_schedule(1.0, total, warmup_steps=total // 10)  # LVU: 10% warmup, linear decay (x peak lr)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), weight_decay=0.01)
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     labels = torch.tensor([movie.label for movie in train], device=device)  # (V,)
     evaluation = {split: evaluation_inputs(row, splits[split][1], config, device) for split in ("val", "test")}
@@ -180,7 +189,7 @@ def train_lvu_run(
         model.train()
         for step, rows in enumerate(np.array_split(rng.permutation(len(train)), steps_per_epoch)):
             for group in optimizer.param_groups:
-                group["lr"] = float(schedule[epoch * steps_per_epoch + step])
+                group["lr"] = group["peak_lr"] * float(schedule[epoch * steps_per_epoch + step])
             outputs = model(*batch_inputs(row, spans, rows, config, device, generator)).float()  # (B, C)
             target = labels[torch.from_numpy(rows).to(device)]
             if LVU_TASKS[task] == 0:

@@ -126,9 +126,11 @@ class TxDCache:
     """Greedy decoding's `step` for TxD that keeps every layer's keys and values (a KV cache): a call runs
     only the positions it has not seen, not the whole prefix again. Exact, because TxD's layers are causal,
     so a position's output never depends on later tokens; the visual memory's keys and values are projected
-    once; pad tokens are hidden from attention as in `TxD.forward`. Rows are the batch rows of `memory`;
-    every call extends all its rows by the same positions, as `greedy_decode` does (beam search reorders
-    hypotheses and uses the plain forward). Eval mode only."""
+    once (with a single memory token, cross-attention is that token's projected value whatever the query:
+    computed once); pad tokens are hidden from attention as in `TxD.forward`. Rows are the batch rows of
+    `memory`; every call extends all its rows by the same positions, as `greedy_decode` does, and may drop
+    rows (finished sequences), never add them back (beam search reorders hypotheses and uses the plain
+    forward). Eval mode only."""
 
     def __init__(self, txd: TxD, memory: Tensor, max_len: int):
         if txd.training:
@@ -136,38 +138,60 @@ class TxDCache:
         self.txd, self.filled = txd, 0
         batch, width = memory.shape[0], txd.embedding.embedding_dim
         layers = txd.decoder.layers
-        self.keys = [memory.new_zeros(batch, max_len, width) for _ in layers]  # (B, max_len, H) per layer
+        self.rows = torch.arange(batch, device=memory.device)  # (B_held,) the rows the cache holds, ascending
+        self.keys = [memory.new_zeros(batch, max_len, width) for _ in layers]  # (B_held, max_len, H) per layer
         self.values = [memory.new_zeros(batch, max_len, width) for _ in layers]
-        self.padding = torch.zeros(batch, max_len, dtype=torch.bool, device=memory.device)  # (B, max_len)
-        self.memory = []  # per layer: (keys, values) of the memory, (B, M, H) each
+        self.padding = torch.zeros(batch, max_len, dtype=torch.bool, device=memory.device)  # (B_held, max_len)
+        self.memory = []  # per layer: the memory's (keys, values), (B_held, M, H) each; for M = 1 its attended value
         for layer in layers:
-            (_, (wk, bk), (wv, bv)) = _projections(layer.multihead_attn)
-            self.memory.append((F.linear(memory, wk, bk), F.linear(memory, wv, bv)))
+            attention = layer.multihead_attn
+            (_, (wk, bk), (wv, bv)) = _projections(attention)
+            values = F.linear(memory, wv, bv)  # (B, M, H)
+            if memory.shape[1] == 1:  # softmax over one key is 1: the output is that key's value, projected
+                self.memory.append(attention.out_proj(values))  # (B, 1, H)
+            else:
+                self.memory.append((F.linear(memory, wk, bk), values))
+
+    def _hold(self, rows: Tensor) -> Tensor:
+        """Positions of `rows` (a subset of the held rows, ascending) among the held rows. Rows no longer asked
+        for are freed once they are a quarter of the held ones; until then they run along on pad tokens."""
+        index = torch.searchsorted(self.rows, rows)  # (B'',)
+        if (index >= len(self.rows)).any() or not torch.equal(self.rows[index.clamp(max=len(self.rows) - 1)], rows):
+            raise ValueError("TxDCache: rows must be a subset of the rows of the previous call, in ascending order")
+        if len(rows) > 0.75 * len(self.rows):
+            return index
+        self.rows, self.padding = rows, self.padding[index]
+        self.keys, self.values = [k[index] for k in self.keys], [v[index] for v in self.values]
+        self.memory = [m[index] if isinstance(m, Tensor) else (m[0][index], m[1][index]) for m in self.memory]
+        return torch.arange(len(rows), device=rows.device)
 
     def __call__(self, tokens: Tensor, rows: Tensor) -> Tensor:
         """Logits (B', vocab) of the token after `tokens` (B', T); positions before `self.filled` are cached."""
+        index = self._hold(rows)  # (B',) where the asked rows are among the held ones
         start, end = self.filled, tokens.shape[1]
         txd = self.txd
-        x = txd.embedding(tokens[:, start:]) * txd.scale + txd.positions[start:end]  # (B', n, H)
-        self.padding[rows, start:end] = tokens[:, start:] == txd.embedding.padding_idx  # hidden as in TxD.forward
+        new = tokens.new_full((len(self.rows), end - start), txd.embedding.padding_idx)  # (B_held, n)
+        new[index] = tokens[:, start:]  # rows not asked for (finished) get pad, their outputs unused
+        x = txd.embedding(new) * txd.scale + txd.positions[start:end]  # (B_held, n, H)
+        self.padding[:, start:end] = new == txd.embedding.padding_idx  # hidden as in TxD.forward
         causal = (
             torch.arange(end, device=x.device)[None] <= torch.arange(start, end, device=x.device)[:, None]
         )  # (n, T)
-        visible = (causal & ~self.padding[rows, None, :end]).unsqueeze(1)  # (B', 1, n, T)
-        for layer, keys, values, (memory_k, memory_v) in zip(
-            txd.decoder.layers, self.keys, self.values, self.memory, strict=True
-        ):
+        visible = (causal & ~self.padding[:, None, :end]).unsqueeze(1)  # (B_held, 1, n, T)
+        for layer, keys, values, memory in zip(txd.decoder.layers, self.keys, self.values, self.memory, strict=True):
             (wq, bq), (wk, bk), (wv, bv) = _projections(layer.self_attn)
-            keys[rows, start:end], values[rows, start:end] = F.linear(x, wk, bk), F.linear(x, wv, bv)
-            attended = _attend(layer.self_attn, F.linear(x, wq, bq), keys[rows, :end], values[rows, :end], visible)
+            keys[:, start:end], values[:, start:end] = F.linear(x, wk, bk), F.linear(x, wv, bv)
+            attended = _attend(layer.self_attn, F.linear(x, wq, bq), keys[:, :end], values[:, :end], visible)
             x = layer.norm1(x + attended)  # post-norm, as TransformerDecoderLayer with norm_first=False
-            (wq, bq), _, _ = _projections(layer.multihead_attn)
-            x = layer.norm2(
-                x + _attend(layer.multihead_attn, F.linear(x, wq, bq), memory_k[rows], memory_v[rows], None)
-            )
+            if isinstance(memory, Tensor):  # one memory token: its attended value, the same for every query
+                cross = memory  # (B_held, 1, H), broadcast over the n positions
+            else:
+                (wq, bq), _, _ = _projections(layer.multihead_attn)
+                cross = _attend(layer.multihead_attn, F.linear(x, wq, bq), *memory, None)  # (B_held, n, H)
+            x = layer.norm2(x + cross)
             x = layer.norm3(x + layer.linear2(layer.activation(layer.linear1(x))))
         self.filled = end
-        return txd.output(x[:, -1])  # (B', vocab)
+        return txd.output(x[index, -1])  # (B', vocab)
 
 
 class RoleCaptioner(nn.Module):

@@ -24,7 +24,7 @@ def test_claims_read_the_recorded_seeds_and_apply_the_rule(tmp_path):
     modist = claims["MoDist > CVRL (verb Acc@1)"]  # differences 10, 11, 8: mean 9.67, s.e. 0.88
     assert modist["verdict"] == "reproduced" and modist["wins"] == 3 and round(modist["difference"], 2) == 9.67
     scratch = claims["Slow-D+TxE(N)+TxD ≈ Slow-D+TxD: TxE from scratch adds nothing (Sup, CIDEr)"]
-    assert scratch["verdict"] == "reproduced"  # differences 0.5, -1, 1: within 2 s.e. of zero
+    assert scratch["verdict"] == "reproduced"  # differences 0.5, -1, 1: 0.17 ± 0.6, within 5% of 51
     assert claims["contrastive > L2 (retrieval R@1)"]["verdict"] == "reproduced"  # 10, 18 over 2 seeds
     assert claims["Sup > none (verb Acc@1)"]["verdict"] == "not measured"  # its rows were not run
     assert claims["OT++ (instance + ours) has the best mean rank"]["verdict"] == "not measured"

@@ -28,13 +28,27 @@ def test_pairing_removes_shared_seed_noise():
         (1.5, 1.0, 1, "not resolved"),
         (-3.0, 1.0, 1, "contradicted"),
         (-3.0, 1.0, -1, "reproduced"),
-        (0.5, 1.0, 0, "reproduced"),
-        (2.5, 1.0, 0, "contradicted"),
         (1.0, math.nan, 1, "not measured"),
     ],
 )
 def test_two_standard_error_rule(difference, se, direction, expected):
     assert verdict(difference, se, direction) == expected
+
+
+@pytest.mark.parametrize(
+    ("difference", "se", "expected"),
+    [
+        (0.5, 1.0, "reproduced"),  # reference 100: margin 5; the interval [-1.5, 2.5] lies within it
+        (-2.0, 1.6, "not resolved"),  # [-5.2, 1.2] crosses the margin: too noisy to say "no difference"
+        (4.0, 0.5, "reproduced"),  # a real difference (beyond 2 s.e.), but all of [3, 5] inside the margin
+        (4.5, 1.0, "not resolved"),  # beyond 2 s.e., [2.5, 6.5] crosses the margin
+        (6.0, 1.0, "contradicted"),  # beyond 2 s.e. and beyond the margin
+        (0.0, 0.0, "reproduced"),
+    ],
+)
+def test_no_difference_claims_are_an_equivalence_test_against_five_percent(difference, se, expected):
+    assert verdict(difference, se, 0, reference=100.0) == expected
+    assert verdict(difference, se, 0, reference=-100.0) == expected  # the margin is on the magnitude
 
 
 def test_best_of_compares_with_the_runner_up():
@@ -48,4 +62,5 @@ def test_best_of_compares_with_the_runner_up():
 def test_against_chance():
     result = against_constant({0: 25.0, 1: 25.0, 2: 25.0}, 25.0)
     assert result["difference"] == 0.0 and result["se"] == 0.0
-    assert verdict(result["difference"], result["se"], 0) == "reproduced"
+    assert result["reference"] == 25.0
+    assert verdict(result["difference"], result["se"], 0, result["reference"]) == "reproduced"

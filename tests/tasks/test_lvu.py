@@ -26,7 +26,7 @@ from hiermovie.tasks.lvu_data import (
     train_span_start,
 )
 from hiermovie.tasks.lvu_runs import choose_lvu_rows, run_lvu
-from hiermovie.tasks.lvu_tasks import LVU_ROWS, create_lvu_model
+from hiermovie.tasks.lvu_tasks import LVU_ROWS, create_lvu_model, parameter_groups
 from hiermovie.tasks.object_transformer import collate_instances, create_object_transformer
 
 DIM = 16
@@ -169,6 +169,22 @@ def test_every_row_gives_one_output_per_span(row, task):
     assert outputs.shape == (3, LVU_TASKS[task] or 1)
     head = model.head[-1]
     assert head.in_features == {"instance": 16, "scene_sup": 12, "scene_ours": 12, "ot_pp": 28}[row]
+
+
+@pytest.mark.parametrize("row", LVU_ROWS)
+def test_the_head_trains_at_its_own_lr_and_the_object_transformer_at_lvu_lr(row):
+    ot = create_object_transformer(DIM, hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=32, max_seconds=6)
+    model = create_lvu_model("genre", row, ot, scene_dim=12, dropout=0.1)
+    config = replace(CONFIG, lvu_lr=1e-3, lvu_head_lr=1e-2)
+    groups = parameter_groups(model, config)
+    by_lr = {group["peak_lr"]: {id(p) for p in group["params"]} for group in groups}
+    head = {id(p) for name, p in model.named_parameters() if not name.startswith("ot.")}
+    assert by_lr[1e-2] == head and len(head) == (4 if row != "instance" else 2)  # head (+ scene LayerNorm)
+    if model.ot is None:
+        assert len(groups) == 1
+    else:
+        assert by_lr[1e-3] == {id(p) for p in model.ot.parameters()}
+    assert sum(len(group["params"]) for group in groups) == len(list(model.parameters()))
 
 
 def test_rows_that_need_a_txe_are_refused_without_one():

@@ -76,6 +76,24 @@ def test_cached_keys_and_values_give_the_logits_of_the_whole_prefix():
         TxDCache(txd.train(), memory, 9)
 
 
+def test_the_cache_runs_finished_rows_along_until_a_quarter_ended_then_frees_them():
+    torch.manual_seed(2)
+    txd = create_txd(CONFIG, vocab_size=20, pad_id=0).eval()
+    memory = torch.randn(8, 1, 16)  # one memory token: the cross-attention shortcut
+    tokens = torch.randint(1, 20, (8, 8))
+    cache = TxDCache(txd, memory, max_len=8)
+    schedule = {3: range(8), 4: [0, 1, 2, 3, 4, 5, 7], 5: [0, 1, 3, 5, 7], 6: [1, 3, 5], 7: [1, 3, 5]}
+    held = []
+    for end, live in schedule.items():  # 7 of 8 asked (all 8 held), then 5 of 8 and 3 of 5 (the rest freed)
+        live = torch.tensor(list(live))
+        expected = txd(tokens[live, :end], memory[live])[:, -1]  # (B', 20)
+        assert torch.allclose(cache(tokens[live, :end], live), expected, atol=1e-5)
+        held.append(len(cache.rows))
+    assert held == [8, 8, 5, 3, 3]
+    with pytest.raises(ValueError, match="subset"):
+        cache(tokens[[0, 1], :8], torch.tensor([0, 1]))  # row 0 ended and was freed
+
+
 def test_greedy_decoding_with_the_cache_equals_decoding_with_the_plain_forward():
     torch.manual_seed(1)
     txd = create_txd(CONFIG, vocab_size=12, pad_id=0).eval()
