@@ -39,7 +39,7 @@ from hiermovie.contextualize.data import token_windows
 from hiermovie.contextualize.model import create_txe
 from hiermovie.contextualize.pretrain import MaskPrediction
 from hiermovie.contextualize.queue import NegativeQueue
-from hiermovie.device import autocast, to_device_clips
+from hiermovie.device import autocast, to_device_clips, to_device_model
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
 from hiermovie.extract.featurize import ExtractOptions, extract
@@ -85,8 +85,7 @@ def peak_tflops(device: torch.device) -> float | None:
 
 
 def prepare(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    model = model.to(device).eval()
-    return model.to(memory_format=torch.channels_last_3d) if device.type == "cuda" else model
+    return to_device_model(model, device).eval()
 
 
 def clip_batch(config, batch: int, device: torch.device) -> torch.Tensor:

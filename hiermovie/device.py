@@ -30,11 +30,14 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
 
 
 def to_device_clips(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move a (B, C, T, H, W) batch to `device`, channels-last 3D on CUDA."""
-    clips = clips.to(device, non_blocking=True)
-    if device.type == "cuda":
-        clips = clips.contiguous(memory_format=torch.channels_last_3d)
-    return clips
+    """Move a (B, C, T, H, W) batch to `device`, channels-last 3D (as `to_device_model`'s convolutions)."""
+    return clips.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
+
+
+def to_device_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a video model to `device` with its 3D convolution weights channels-last: faster on CUDA and on
+    our CPUs too (tiny Slow-D training step 1.3x, README "Performance")."""
+    return model.to(device).to(memory_format=torch.channels_last_3d)
 
 
 def cpu_cores() -> int:

@@ -15,6 +15,9 @@ class InputFileError(HiermovieError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
+    def __reduce__(self):  # picklable with its two arguments (raised in a worker process, re-raised in the parent)
+        return type(self), (self.path, self.problem)
+
 
 class VideoDecodeError(InputFileError):
     """A video that is missing, empty, truncated, too short or not a video."""

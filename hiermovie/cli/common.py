@@ -66,6 +66,10 @@ AutoWorkersOption = Annotated[
     typer.Option(min=0, help="Decoding processes per rank [default: on CPU half the cores, the rest compute; CUDA 2]."),
 ]
 SeedOption = Annotated[int, typer.Option(min=0, help="Seed of initial weights, data order and augmentation.")]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Runs trained at once, one process each [default: one per core on CPU, 1 on CUDA]."),
+]
 EpochsOption = Annotated[int | None, typer.Option(min=1, help="Epochs [default: the profile's].")]
 MaxStepsOption = Annotated[int | None, typer.Option(min=1, help="Stop after this many steps [default: all epochs].")]
 CheckpointOption = Annotated[Path | None, typer.Option(help="A hiermovie backbone checkpoint (its config wins).")]

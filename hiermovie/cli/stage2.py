@@ -11,6 +11,7 @@ from hiermovie.cli.common import (
     Device,
     DeviceOption,
     EpochsOption,
+    JobsOption,
     Profile,
     ProfileOption,
     SeedOption,
@@ -92,6 +93,7 @@ def ablate(
     epochs: EpochsOption = None,
     val_fraction: ValFractionOption = 0.1,
     device: DeviceOption = Device.auto,
+    jobs: JobsOption = None,
 ) -> None:
     """Sweep TxE pretraining configs (Table 2) x seeds on one cache."""
     from hiermovie.contextualize.ablate import ablate as run_grid
@@ -100,8 +102,8 @@ def ablate(
     from hiermovie.contextualize.pretrain import TxEOptions
 
     config = overridden(TXE_PROFILES[profile.value], epochs=epochs)
-    options = TxEOptions(device=device.value, val_fraction=val_fraction, progress=False)
-    table = run(lambda: run_grid(config, cache, load_grid(grid), runs, out, options))
+    options = TxEOptions(device=device.value, val_fraction=val_fraction)
+    table = run(lambda: run_grid(config, cache, load_grid(grid), runs, out, options, jobs))
     typer.echo(table.read_text())
 
 
@@ -194,6 +196,7 @@ def task(
     ] = None,
     skip_missing: Annotated[bool, typer.Option(help="LVU: leave out videos the cache lacks.")] = False,
     device: DeviceOption = Device.auto,
+    jobs: JobsOption = None,
 ) -> None:
     """Train and evaluate task heads from a cache: the paper's Tables 4, 1, 3 (VidSitu) and 5 (LVU)."""
     from hiermovie.contextualize.config import TXE_PROFILES
@@ -205,6 +208,6 @@ def task(
     )
     tasks = ALL_TASKS if name is TaskName.all else (name.value,)
     chosen = tuple(r.strip() for r in rows.split(",") if r.strip())
-    options = TaskOptions(device=device.value, rows=chosen, skip_missing=skip_missing)
+    options = TaskOptions(device=device.value, rows=chosen, skip_missing=skip_missing, jobs=jobs)
     path = run(run_tasks, tasks, config, cache, data, out, txe, TXE_PROFILES[profile.value], options)
     typer.echo(path.read_text())

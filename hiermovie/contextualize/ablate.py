@@ -9,7 +9,10 @@ from pathlib import Path
 
 from hiermovie.contextualize.config import TxEConfig
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
+from hiermovie.device import resolve_device
 from hiermovie.errors import InputFileError
+from hiermovie.parallel import run_parallel, run_workers
+from hiermovie.progress import progress_bar
 from hiermovie.results import append_record, mean_se, read_records, slug
 
 METRICS = ("r1", "r5", "median_rank")
@@ -61,23 +64,39 @@ def row_config(base: TxEConfig, row: GridRow) -> TxEConfig:
     return replace(base, **overrides)
 
 
-def ablate(base: TxEConfig, cache: Path, grid: list[GridRow], runs: int, out: Path, options: TxEOptions) -> Path:
-    """Run every (row, seed) cell not yet in OUT/cells.jsonl; write OUT/table.md and OUT/table.csv."""
+def ablate(
+    base: TxEConfig,
+    cache: Path,
+    grid: list[GridRow],
+    runs: int,
+    out: Path,
+    options: TxEOptions,
+    jobs: int | None = None,
+) -> Path:
+    """Run every (row, seed) cell not yet in OUT/cells.jsonl, in `jobs` worker processes
+    (`parallel.run_workers`); write OUT/table.md and OUT/table.csv."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = out / "cells.jsonl"
     done = {(c["label"], c["seed"]): c for c in read_records(record)}
-    for row in grid:
-        for seed in range(runs):
-            if (row.label, seed) in done:
-                continue
-            untrained = row.overrides is None  # stop before the first step: the metric of a random TxE
-            run_options = replace(options, seed=seed, progress=False, max_steps=0 if untrained else options.max_steps)
-            run = out / "cells" / f"{slug(row.label)}_seed{seed}"
-            summary = pretrain_txe(row_config(base, row), cache, run, run_options)
-            cell = {"label": row.label, "seed": seed, **{k: summary[k] for k in METRICS}}
-            append_record(record, cell)  # one line per finished cell: the resume record
-            done[(row.label, seed)] = cell
+    rows = {row.label: row for row in grid}
+    todo = [(row.label, seed) for row in grid for seed in range(runs) if (row.label, seed) not in done]
+
+    def run(job: tuple[str, int]) -> dict:
+        label, seed = job
+        untrained = rows[label].overrides is None  # stop before the first step: the metric of a random TxE
+        run_options = replace(options, seed=seed, progress=False, max_steps=0 if untrained else options.max_steps)
+        summary = pretrain_txe(
+            row_config(base, rows[label]), cache, out / "cells" / f"{slug(label)}_seed{seed}", run_options
+        )
+        return {"label": label, "seed": seed, **{k: summary[k] for k in METRICS}}
+
+    bar = progress_bar(total=len(todo), desc="ablate", unit="cell", enabled=options.progress)
+    for job, cell in run_parallel(run, todo, run_workers(resolve_device(options.device), jobs)):
+        append_record(record, cell)  # one line per finished cell: the resume record
+        done[job] = cell
+        bar.update()
+    bar.close()
     return _write_tables(out, grid, done, runs)
 
 

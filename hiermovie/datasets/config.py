@@ -7,7 +7,7 @@ from dataclasses import dataclass
 class SynthConfig:
     size: str = "demo"  # tiny | demo | eval | full: the named size this config came from
     seed: int = 0  # everything (stories, pixels, annotation noise) is a function of the seed
-    frame_size: int = 112  # square frames, pixels
+    frame_size: int = 64  # square frames, pixels: the tiny backbone's input (demo); eval and full render 112
     fps: int = 30  # VidSitu clips are 30 fps
     vidsitu_clips: tuple[int, int, int] = (160, 40, 16)  # train, valid, and each of the 3 test splits
     lvu_movies: tuple[int, int, int] = (30, 10, 10)  # train, val, test
@@ -33,9 +33,10 @@ SYNTH_SIZES = {
     "demo": SynthConfig(),
     # `make claims`: >= 1,500 annotated valid events and >= 100 LVU val / test movies per task, so that paired
     # differences over 10 seeds can be told from noise (issue 13); train and Kinetics-style parts as in demo
-    "eval": SynthConfig(size="eval", vidsitu_clips=(240, 300, 16), lvu_movies=(100, 100, 100)),
+    "eval": SynthConfig(size="eval", frame_size=112, vidsitu_clips=(240, 300, 16), lvu_movies=(100, 100, 100)),
     "full": SynthConfig(
         size="full",
+        frame_size=112,
         vidsitu_clips=(3000, 600, 300),
         lvu_movies=(700, 150, 150),
         lvu_seconds=(60, 180),

@@ -3,7 +3,7 @@ window into the HDF5 cache (hiermovie.cache). After this, nothing downstream tou
 
 - Windows: VidSitu's 5 events for 10-second clips, a fixed stride (1, 2 or 3 s) for longer videos.
 - Decoding in DataLoader workers, one decode call per video for all its windows; windows batched
-  across videos; inference mode; on CUDA channels-last 3D and bf16 autocast.
+  across videos; inference mode; channels-last 3D, and bf16 autocast on CUDA.
 - Shard k holds videos [k * n, (k + 1) * n) of the sorted list; under torchrun rank r extracts
   shards k = r, r + world, ..., so the cache is the same whatever the number of ranks, batches
   included (hence bit-identical features).
@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hiermovie.cache import ShardWriter, VideoInstances, VideoTokens, finished_shards, write_manifest
-from hiermovie.device import autocast, to_device_clips
+from hiermovie.device import autocast, to_device_clips, to_device_model
 from hiermovie.distributed import barrier, init_distributed, shutdown
 from hiermovie.errors import HiermovieError, VideoDecodeError
 from hiermovie.extract.augment import normalize, to_float_clips
@@ -162,9 +162,7 @@ def _extract(checkpoint, data, out, config, options, dist) -> dict:
     }
     _claim(out, attrs, dist.is_main)
     barrier()
-    backbone = backbone.to(dist.device).eval()
-    if dist.device.type == "cuda":
-        backbone = backbone.to(memory_format=torch.channels_last_3d)
+    backbone = to_device_model(backbone, dist.device).eval()
     per_shard = config.videos_per_shard
     shards = [videos[k : k + per_shard] for k in range(0, len(videos), per_shard)]
     done = finished_shards(out)

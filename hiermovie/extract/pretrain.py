@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hiermovie.datasets.video_folder import label_names, load_video_folder
-from hiermovie.device import autocast, cpu_cores, decoding_share, to_device_clips
+from hiermovie.device import autocast, cpu_cores, decoding_share, to_device_clips, to_device_model
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.augment import crop_view, cvrl_view, normalize, random_flip, to_float_clips
@@ -85,9 +85,7 @@ def _pretrain(config, data, out, options, dist, in_memory=None) -> dict:
         load_pretrained_backbone(backbone_of(method), options.init)
         if isinstance(method, MoDist):
             method.update_momentum(0.0)  # the key encoders start as copies of the loaded weights
-    method = method.to(dist.device)
-    if dist.device.type == "cuda":
-        method = method.to(memory_format=torch.channels_last_3d)
+    method = to_device_model(method, dist.device)
     trainable = [p for p in method.parameters() if p.requires_grad]
     optimizer = make_optimizer(config, trainable)
     steps_per_epoch = len(epoch_batches(len(videos), per_rank, options.seed, 0, dist.rank, dist.world_size))

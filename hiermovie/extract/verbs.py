@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from hiermovie.checkpoint import load_checkpoint
 from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
-from hiermovie.device import autocast, to_device_clips
+from hiermovie.device import autocast, to_device_clips, to_device_model
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.augment import normalize, to_float_clips
@@ -157,7 +157,9 @@ def finetune_verbs(
         vocab = verb_vocabulary(train.clips)
         torch.manual_seed(options.seed)
         backbone_config, backbone = load_backbone(backbone_config, checkpoint, init)
-        model = VerbClassifier(backbone=backbone, head=verb_head(backbone.feature_dim, len(vocab))).to(dist.device)
+        model = to_device_model(
+            VerbClassifier(backbone=backbone, head=verb_head(backbone.feature_dim, len(vocab))), dist.device
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))  # VidSitu: Adam(0.9, 0.99)
         per_rank = max(1, config.batch_size // dist.world_size)
         order = np.arange(len(train.clips))
@@ -220,7 +222,7 @@ def probe_verbs(
     train, valid = load_vidsitu(vidsitu, "train", check_videos=True), load_vidsitu(vidsitu, "valid", check_videos=True)
     torch.manual_seed(options.seed)
     backbone_config, backbone = load_backbone(backbone_config, checkpoint, init)
-    backbone = backbone.to(device)
+    backbone = to_device_model(backbone, device)
     train_x = event_outputs(backbone, train.clips, backbone_config, device, options.workers, options.progress)
     valid_x = event_outputs(backbone, valid.clips, backbone_config, device, options.workers, options.progress)
     return event_probe_metrics(train_x, train.clips, valid_x, valid.clips, config.probe_weight_decay)

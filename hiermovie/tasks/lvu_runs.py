@@ -25,6 +25,7 @@ from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS
 from hiermovie.device import resolve_device
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
+from hiermovie.parallel import run_parallel, run_workers
 from hiermovie.profiles import config_dict
 from hiermovie.progress import progress_bar
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
@@ -91,8 +92,10 @@ def run_lvu(
     device: str = "auto",
     skip_missing: bool = False,
     progress: bool = True,
+    jobs: int | None = None,
 ) -> Path:
-    """Pretrain the Object Transformer (once), run every missing (task, row, seed), write OUT/lvu/table.md."""
+    """Pretrain the Object Transformer (once), run every missing (task, row, seed), write OUT/lvu/table.md;
+    the runs in `jobs` worker processes (`parallel.run_workers`)."""
     folder = Path(out) / "lvu"
     labels = lvu_labels_root(data)
     rows = choose_lvu_rows(rows, txe_path is not None)
@@ -130,15 +133,21 @@ def run_lvu(
     done = {(r["task"], r["row"], r["seed"]) for r in read_records(record)}
     todo = [(t, r, s) for t in LVU_TASKS for r in rows for s in range(config.lvu_runs) if (t, r, s) not in done]
     splits_of: dict[str, dict] = {}
-    bar = progress_bar(todo, desc="lvu", unit="run", enabled=progress)
-    for task, row, seed in bar:
+    for task in {job[0] for job in todo}:  # evaluation spans of val and test, built once per task
+        movies = datasets[task]
+        spans = {split: evaluation_spans(movies[split], stable.lvu_span_sec) for split in ("val", "test")}
+        splits_of[task] = {split: (movies[split], spans.get(split)) for split in LVU_SPLITS}
+
+    def run(job: tuple[str, str, int]) -> dict:
+        task, row, seed = job
+        return train_lvu_run(task, row, seed, splits_of[task], stable, pretrained_ot, run_device)
+
+    bar = progress_bar(total=len(todo), desc="lvu", unit="run", enabled=progress)
+    for (task, row, seed), result in run_parallel(run, todo, run_workers(run_device, jobs)):
         bar.set_postfix(task=task, row=row, seed=seed)
-        if task not in splits_of:  # evaluation spans of val and test, built once per task
-            movies = datasets[task]
-            spans = {split: evaluation_spans(movies[split], stable.lvu_span_sec) for split in ("val", "test")}
-            splits_of = {task: {split: (movies[split], spans.get(split)) for split in LVU_SPLITS}}
-        result = train_lvu_run(task, row, seed, splits_of[task], stable, pretrained_ot, run_device)
+        bar.update()
         append_record(record, {"task": task, "row": row, "seed": seed, **result})
+    bar.close()
     return _write_table(folder, rows, config.lvu_runs, backbone)
 
 

@@ -25,6 +25,7 @@ from hiermovie.contextualize.config import TXE_PROFILES, TxEConfig
 from hiermovie.contextualize.model import create_txe, load_txe
 from hiermovie.device import autocast, resolve_device
 from hiermovie.errors import HiermovieError
+from hiermovie.parallel import run_parallel, run_workers
 from hiermovie.progress import progress_bar
 from hiermovie.results import append_record, claim_folder, format_mean_se, mean_se, read_records
 from hiermovie.tasks.config import TaskConfig, vidsitu_setup
@@ -65,6 +66,7 @@ class TaskOptions:
     rows: tuple[str, ...] = ()  # () = every row the inputs allow
     skip_missing: bool = False  # LVU: leave out videos the cache lacks (default: an error)
     progress: bool = True
+    jobs: int | None = None  # worker processes for the runs; None: one per core on the CPU, 1 on CUDA
 
 
 def choose_rows(task: str, wanted: tuple[str, ...], has_txe: bool) -> tuple[str, ...]:
@@ -107,7 +109,8 @@ def run_tasks(
         _run_vidsitu(vidsitu, config, cache_path, data, out, txe_path, scratch_txe, replace(options, rows=rows))
     if "lvu" in tasks:
         rows = tuple(row for row in options.rows if row in LVU_ROWS)
-        run_lvu(config, cache_path, data, out, txe_path, rows, options.device, options.skip_missing, options.progress)
+        lvu_options = (options.device, options.skip_missing, options.progress, options.jobs)
+        run_lvu(config, cache_path, data, out, txe_path, rows, *lvu_options)
     return _write_summary(out)
 
 
@@ -133,7 +136,7 @@ def _run_vidsitu(tasks, config, cache_path, data, out, txe_path, scratch_txe, op
         task = TASKS[name](train, valid, config, device)
         rows = choose_rows(name, options.rows, txe is not None)
         scratch = txe[0] if txe is not None else replace(scratch_txe, input_dim=train.features.shape[-1])
-        _run_rows(task, rows, config, (scratch, txe[1] if txe else None), folder, device, options.progress)
+        _run_rows(task, rows, config, (scratch, txe[1] if txe else None), folder, device, options)
         _write_table(name, rows, config.runs, backbone, folder)
 
 
@@ -145,22 +148,27 @@ def _txe_source(txe_path: Path | None) -> tuple[TxEConfig, dict] | None:
     return config, model.state_dict()
 
 
-def _run_rows(task: VidSituTask, rows, config: TaskConfig, txe, folder: Path, device, progress: bool):
+def _run_rows(task: VidSituTask, rows, config: TaskConfig, txe, folder: Path, device, options: TaskOptions):
     record = folder / "runs.jsonl"
     done = {(r["row"], r["seed"]) for r in read_records(record)}
     todo = [(row, seed) for row in rows for seed in range(config.runs) if (row, seed) not in done]
     if hasattr(task, "save"):
         task.save(folder)
     (folder / "predictions").mkdir(exist_ok=True)
-    bar = progress_bar(todo, desc=task.name, unit="run", enabled=progress)
-    for row, seed in bar:
+
+    def run(job: tuple[str, int]):
+        return train_run(task, *job, config, txe, device)
+
+    bar = progress_bar(total=len(todo), desc=task.name, unit="run", enabled=options.progress)
+    for (row, seed), (metrics, predictions, epoch) in run_parallel(run, todo, run_workers(device, options.jobs)):
         bar.set_postfix(row=row, seed=seed)
-        metrics, predictions, epoch = train_run(task, row, seed, config, txe, device)
+        bar.update()
         prediction_file = folder / "predictions" / f"{row}_seed{seed}.json"
         partial = prediction_file.with_suffix(".partial")
         partial.write_text(json.dumps(predictions))
         partial.replace(prediction_file)
         append_record(record, {"row": row, "seed": seed, "best_epoch": epoch, "metrics": metrics})
+    bar.close()
 
 
 def make_encoder(row: str, input_dim: int, txe: tuple[TxEConfig, dict | None]) -> EventEncoder | None:

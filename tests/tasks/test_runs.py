@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from operator import itemgetter
 
 import pytest
 import torch
@@ -140,3 +141,26 @@ def test_the_command_line(verb_cache, tiny_benchmark, tmp_path):
     assert (
         bad.stderr.strip().splitlines()[-1] == "error: row 'pretrained' needs a mask-prediction TxE checkpoint (--txe)"
     )
+
+
+def test_runs_in_worker_processes_record_what_one_process_records(verb_cache, tiny_benchmark, tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in each worker: the same float reductions
+    try:
+        for jobs in (1, 2):
+            options = replace(QUIET, rows=("features", "scratch"), jobs=jobs)
+            run_tasks(
+                ("srl",),
+                replace(CONFIG, runs=2),
+                verb_cache,
+                tiny_benchmark,
+                tmp_path / f"{jobs}",
+                None,
+                SCRATCH,
+                options,
+            )
+    finally:
+        torch.set_num_threads(threads)
+    alone, parallel = (read_records(tmp_path / f"{jobs}" / "srl" / "runs.jsonl") for jobs in (1, 2))
+    by_run = itemgetter("row", "seed")
+    assert len(alone) == 4 and sorted(alone, key=by_run) == sorted(parallel, key=by_run)

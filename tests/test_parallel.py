@@ -1,0 +1,46 @@
+import os
+
+import pytest
+import torch
+
+from hiermovie.errors import InputFileError
+from hiermovie.parallel import run_parallel, run_workers
+
+
+def test_every_job_runs_once_in_forked_single_thread_workers():
+    parent = os.getpid()
+    scale = torch.tensor(3.0)  # inherited by the workers, never pickled
+
+    def work(job: int):
+        return os.getpid(), torch.get_num_threads(), float(scale * job)
+
+    results = dict(run_parallel(work, list(range(6)), workers=2))
+    assert sorted(results) == list(range(6))
+    assert all(value == 3.0 * job for job, (_, _, value) in results.items())
+    pids = {pid for pid, _, _ in results.values()}
+    assert parent not in pids and 1 <= len(pids) <= 2
+    assert {threads for _, threads, _ in results.values()} == {1}
+
+
+def test_one_worker_runs_the_jobs_here_in_order():
+    seen = []
+    results = list(run_parallel(lambda job: seen.append(job) or os.getpid(), ["a", "b", "c"], workers=1))
+    assert seen == ["a", "b", "c"] and results == [("a", os.getpid()), ("b", os.getpid()), ("c", os.getpid())]
+
+
+def test_an_error_in_a_worker_is_raised_in_the_parent_with_its_message():
+    def work(job: int):
+        if job == 2:
+            raise InputFileError("labels/scene.csv", "line 3: no label")
+        return job
+
+    with pytest.raises(InputFileError, match=r"labels/scene.csv: line 3: no label") as caught:
+        list(run_parallel(work, [0, 1, 2, 3], workers=2))
+    assert caught.value.problem == "line 3: no label"
+
+
+def test_the_worker_count_follows_the_device():
+    assert run_workers(torch.device("cpu"), 3) == 3
+    assert run_workers(torch.device("cpu"), 0) == 1
+    assert run_workers(torch.device("cuda"), None) == 1
+    assert run_workers(torch.device("cpu"), None) == len(os.sched_getaffinity(0))
