@@ -26,9 +26,9 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from bench_backbone_train import write_videos
+from bench_decode import decode_clips_per_s, write_moving_video
 from bench_txe_train import steps_per_s
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -43,8 +43,6 @@ from hiermovie.device import autocast, to_device_clips, to_device_model
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
 from hiermovie.extract.featurize import ExtractOptions, extract
-from hiermovie.video.decode import probe_video, read_frames, write_video
-from hiermovie.video.windows import event_clips_frame_indices, vidsitu_windows
 
 # dense bf16 peaks from the vendors' data sheets, TFLOP/s (no sparsity)
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
@@ -127,42 +125,12 @@ def backbone_check(scale: Scale, device: torch.device) -> dict:
     return {"profile": scale.backbone, "crop": config.crop_size, "gmacs_per_clip": flops / 2e9, "batches": rows}
 
 
-def moving_video(path: Path, size: tuple[int, int], seconds: int, seed: int) -> None:
-    """A 30 fps video of a drifting gradient with a moving block, at (width, height)."""
-    width, height = size
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0, 255, width, dtype=np.float32)  # (W,)
-
-    def frames():
-        for index in range(30 * seconds):
-            frame = np.empty((height, width, 3), np.uint8)
-            frame[:] = ((ramp[None, :, None] + 3 * index) % 256).astype(np.uint8)  # (H, W, 3)
-            x = (4 * index) % (width - height // 4)
-            frame[height // 3 : height // 3 + height // 4, x : x + height // 4] = rng.integers(0, 256, 3)
-            yield frame
-
-    write_video(path, frames())
-
-
-def decode_clips_per_s(paths: list[Path], config) -> float:
-    """Event clips/s one process decodes: every video's 5 event clips in one call, resized."""
-    started, clips = time.perf_counter(), 0
-    for path in paths:
-        info = probe_video(path)
-        indices = event_clips_frame_indices(
-            vidsitu_windows(), info.fps, config.num_frames, config.sampling_rate, info.num_frames
-        )
-        read_frames(path, indices, size=config.crop_size)
-        clips += len(vidsitu_windows())
-    return clips / (time.perf_counter() - started)
-
-
 def extraction_check(scale: Scale, device: torch.device, work: Path, backbone_clips_per_s: float) -> dict:
     """`hiermovie extract` end to end on generated videos at the source size; writes work/cache."""
     config = BACKBONE_PROFILES[scale.backbone]
     videos = work / "videos"
     for i in range(scale.videos):
-        moving_video(videos / f"clip{i:03d}.mp4", scale.source, 10, i)
+        write_moving_video(videos / f"clip{i:03d}.mp4", scale.source, 10, i)
     checkpoint = work / "backbone.pt"
     torch.manual_seed(0)
     save_checkpoint(checkpoint, kind="backbone", config=config, step=0, backbone=create_slow_d(config).state_dict())

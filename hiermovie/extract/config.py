@@ -59,7 +59,7 @@ BACKBONE_PROFILES = {
         color_strength=0.5,  # see README "Deviation in tiny"
         queue_size=1024,
         batch_size=16,
-        epochs=4,  # 700 steps on the demo benchmark: under 5 minutes on 2 cores
+        epochs=4,  # 700 steps on the demo-size Kinetics part (make claims); the demo itself runs 3 (demo.py)
         optimizer="adam",
         lr=0.01,
     ),

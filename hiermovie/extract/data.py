@@ -16,7 +16,7 @@ from hiermovie.errors import VideoDecodeError
 from hiermovie.extract.motion import farneback_flow, load_flow_file
 from hiermovie.extract.sampling import clip_indices, cvrl_clip_starts
 from hiermovie.progress import progress_bar
-from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.decode import probe_video, read_frames, read_video
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ClipSampling:
 def _decode_whole(path: Path, size: int) -> np.ndarray | str:
     """Every frame of a video at size x size, or the problem that stopped its decoding."""
     try:
-        return read_frames(path, np.arange(probe_video(path).num_frames), size=size)  # (N, H, W, 3)
+        return read_video(path, size=size)[1]  # (N, H, W, 3)
     except VideoDecodeError as error:
         return error.problem
 

@@ -36,7 +36,7 @@ from hiermovie.extract.instances import read_instances, roi_average, window_of_s
 from hiermovie.extract.verbs import load_backbone
 from hiermovie.profiles import config_dict
 from hiermovie.progress import progress_bar
-from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.decode import VideoInfo, read_selected
 from hiermovie.video.windows import EventWindow, event_clips_frame_indices, fixed_stride_windows, vidsitu_windows
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
@@ -98,15 +98,18 @@ class VideoWindows(Dataset):
     def __getitem__(self, i: int) -> dict:
         shard, video_id, path = self.videos[i]
         c = self.backbone
-        try:
-            info = probe_video(path)
+
+        def clip_frames(info: VideoInfo) -> np.ndarray:
             windows = event_windows(info.duration, self.stride)
             if not windows:
                 raise VideoDecodeError(
                     path, f"too short: {float(info.duration):.2f} s, less than one {self.stride} s window"
                 )
-            indices = event_clips_frame_indices(windows, info.fps, c.num_frames, c.sampling_rate, info.num_frames)
-            frames = read_frames(path, indices, size=c.crop_size)  # (W * T, S, S, 3)
+            return event_clips_frame_indices(windows, info.fps, c.num_frames, c.sampling_rate, info.num_frames)
+
+        try:
+            info, frames = read_selected(path, clip_frames, size=c.crop_size)  # (W * T, S, S, 3)
+            windows = event_windows(info.duration, self.stride)
         except VideoDecodeError as error:  # returned, not raised: DataLoader workers cannot re-raise it as is
             return {"shard": shard, "video_id": video_id, "path": str(path), "failure": error.problem}
         return {

@@ -25,7 +25,7 @@ from hiermovie.progress import progress_bar
 from hiermovie.schedules import cosine_schedule
 from hiermovie.training import fit
 from hiermovie.verb_metrics import verb_metrics
-from hiermovie.video.decode import probe_video, read_frames
+from hiermovie.video.decode import read_selected
 from hiermovie.video.windows import event_clips_frame_indices, vidsitu_windows
 
 CHECKPOINT_KIND = "verb-finetune"
@@ -42,9 +42,13 @@ class EventClips(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         c, path = self.config, self.clips[i].video_path
-        info = probe_video(path)
-        indices = event_clips_frame_indices(vidsitu_windows(), info.fps, c.num_frames, c.sampling_rate, info.num_frames)
-        frames = read_frames(path, indices, size=c.crop_size)  # (5 * T, S, S, 3)
+        _, frames = read_selected(
+            path,
+            lambda info: event_clips_frame_indices(
+                vidsitu_windows(), info.fps, c.num_frames, c.sampling_rate, info.num_frames
+            ),
+            size=c.crop_size,
+        )  # (5 * T, S, S, 3)
         return {"clips": torch.from_numpy(frames.reshape(len(EVENTS), c.num_frames, *frames.shape[1:])), "index": i}
 
 

@@ -114,23 +114,31 @@ def batch_inputs(row: str, spans: Spans, rows: np.ndarray, config: TaskConfig, d
     return instances, scene
 
 
-def evaluation_inputs(row: str, spans: Spans, config: TaskConfig, device) -> list[tuple]:
-    """The model inputs of every evaluation span in batches of 64, collated once for all epochs."""
-    chunks = np.array_split(np.arange(len(spans.video)), max(1, len(spans.video) // 64))
-    return [batch_inputs(row, spans, rows, config, device) for rows in chunks]
+def evaluation_inputs(row: str, spans: Spans, config: TaskConfig, device) -> list[tuple[np.ndarray, tuple]]:
+    """(span rows, model inputs) of every evaluation span in batches of 64, collated once for all epochs.
+    Spans are batched in order of their instance count: less padding for the Object Transformer, the same
+    outputs (an OT evaluation pass on the demo benchmark: 173 ms in span order, 127 ms sorted)."""
+    counts = np.array([len(instances["sec"]) for instances in spans.instances])  # (S,)
+    order = np.argsort(counts, kind="stable")  # (S,)
+    chunks = np.array_split(order, max(1, len(order) // 64))
+    return [(rows, batch_inputs(row, spans, rows, config, device)) for rows in chunks]
 
 
-def predict_spans(model: LVUModel, inputs: list[tuple], device: torch.device) -> np.ndarray:
-    """The outputs for every span of `evaluation_inputs`, in eval mode. Shape (S, C), C = 1 for regression."""
+def predict_spans(model: LVUModel, inputs: list[tuple[np.ndarray, tuple]], device: torch.device) -> np.ndarray:
+    """The outputs for every span of `evaluation_inputs`, in span order, in eval mode. Shape (S, C), C = 1 for
+    regression."""
     model.eval()
     fastpath = torch.backends.mha.get_fastpath_enabled()
-    # torch's fused inference path for transformer layers is ~1.5x slower on our padded CPU batches
+    # torch's fused inference path for transformer layers is ~1.1-1.5x slower on our padded CPU batches
     torch.backends.mha.set_fastpath_enabled(device.type == "cuda")
     try:
         with torch.no_grad():
-            return np.concatenate([model(*batch).float().cpu().numpy() for batch in inputs])  # (S, C)
+            batches = [model(*batch).float().cpu().numpy() for _, batch in inputs]  # [(B, C)]
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
+    outputs = np.empty((sum(len(rows) for rows, _ in inputs), batches[0].shape[1]), np.float32)  # (S, C)
+    outputs[np.concatenate([rows for rows, _ in inputs])] = np.concatenate(batches)
+    return outputs
 
 
 def score_spans(task: str, outputs: np.ndarray, spans: Spans, movies: list[Movie]) -> float:

@@ -138,16 +138,18 @@ class RoleTask:
         ]
         verbs = [event_roles(clip, ev)[0] for clip in train.clips for ev in EVENTS]
         self.tokenizer = train_role_tokenizer(phrases, verbs, config.bpe_vocab)
-        inputs, targets = self._teacher_forcing(train)
+        inputs, targets, lengths = self._teacher_forcing(train)
         self.inputs, self.targets = inputs.to(device), targets.to(device)  # (C * 5, T)
+        self.lengths = lengths  # (C * 5,) tokens before the padding
         self.train_features, self.valid_features = train.features.to(device), valid.features.to(device)
         # generation starts from [bos, verb]; VidSitu forces the verb the roles were collected for (vb_to_use)
         self.valid_verbs = [clip.annotations[0].events[ev].verb_id for clip in valid.clips for ev in EVENTS]
         verb_ids = torch.tensor([self.tokenizer.verb_token(verb) for verb in self.valid_verbs])  # (C * 5,)
         self.prefix = torch.stack([torch.full_like(verb_ids, self.tokenizer.bos_id), verb_ids], 1).to(device)
 
-    def _teacher_forcing(self, split: EventFeatures) -> tuple[Tensor, Tensor]:
-        """Decoder inputs [bos, verb, t1, ...] and targets [pad, t1, ..., eos], clip-major, padded."""
+    def _teacher_forcing(self, split: EventFeatures) -> tuple[Tensor, Tensor, Tensor]:
+        """Decoder inputs [bos, verb, t1, ...] and targets [pad, t1, ..., eos], clip-major, padded; the
+        length of each before the padding."""
         tok, limit = self.tokenizer, self.config.max_text_len
         inputs, targets = [], []
         for clip in split.clips:
@@ -156,19 +158,22 @@ class RoleTask:
                 sequence[-1] = tok.eos_id  # truncated sequences still end
                 inputs.append([tok.bos_id, *sequence[:-1]])
                 targets.append([tok.pad_id, *sequence[1:]])  # the given verb is not predicted
-        width = max(map(len, inputs))
+        lengths = torch.tensor([len(row) for row in inputs])  # (C * 5,)
+        width = int(lengths.max())
         pad = [[tok.pad_id] * (width - len(row)) for row in inputs]
         inputs = torch.tensor([row + fill for row, fill in zip(inputs, pad, strict=True)])  # (C * 5, T)
         targets = torch.tensor([row + fill for row, fill in zip(targets, pad, strict=True)])  # (C * 5, T)
-        return inputs, targets
+        return inputs, targets, lengths
 
     def build(self, encoder: EventEncoder | None) -> nn.Module:
         return create_role_captioner(encoder, self.tokenizer.vocab_size, self.tokenizer.pad_id, self.config)
 
     def loss(self, model: nn.Module, rows: Tensor) -> Tensor:
         sequences = (rows[:, None] * len(EVENTS) + torch.arange(len(EVENTS), device=rows.device)).flatten()  # (B * 5,)
-        logits = model(self.train_features[rows], self.inputs[sequences])  # (B * 5, T, vocab)
-        return sequence_cross_entropy(logits.float(), self.targets[sequences], self.tokenizer.pad_id)
+        # the causal decoder's outputs before the padding do not depend on it: drop the batch's padding columns
+        width = int(self.lengths[sequences.cpu()].max())
+        logits = model(self.train_features[rows], self.inputs[sequences, :width])  # (B * 5, T', vocab)
+        return sequence_cross_entropy(logits.float(), self.targets[sequences, :width], self.tokenizer.pad_id)
 
     def generate(self, model: nn.Module, features: Tensor, prefix: Tensor) -> Tensor:
         """Token ids (B * 5, L) from [bos, verb] prefixes: greedy with TxD's key/value cache, or beam search

@@ -45,7 +45,7 @@ class VideoInfo:
 
 def probe_video(path: str | Path, backend: str = "auto") -> VideoInfo:
     """Frame count, frame rate and size of a video, without decoding any frame."""
-    return _load(path, [], None, backend)[0]
+    return _load(path, lambda info: [], None, backend, threads=1)[0]
 
 
 def read_frames(
@@ -53,19 +53,35 @@ def read_frames(
     indices: Sequence[int],
     size: int | tuple[int, int] | None = None,
     backend: str = "auto",
+    threads: int = 1,
 ) -> np.ndarray:
     """Frames at `indices` (any order, repeats allowed), decoded in one pass, resized to `size` (H, W).
 
-    Shape: (len(indices), H, W, 3) uint8 RGB; an int `size` means a square.
+    Shape: (len(indices), H, W, 3) uint8 RGB; an int `size` means a square. `threads`: decord's decoding
+    threads for this one video (0: one per core). 1 by default: callers decode several videos in parallel
+    (DataLoader workers, thread pools), and on 2 cores two 1-thread decoders read 1.9x the 64 px clips of two
+    auto-threaded ones (`make bench`, README "Performance").
     """
-    return _load(path, indices, size, backend)[1]
+    return _load(path, lambda info: indices, size, backend, threads)[1]
+
+
+def read_selected(
+    path: str | Path,
+    select: Callable[[VideoInfo], Sequence[int]],
+    size: int | tuple[int, int] | None = None,
+    backend: str = "auto",
+    threads: int = 1,
+) -> tuple[VideoInfo, np.ndarray]:
+    """The frames `select(info)` picks from the video's `VideoInfo`, with that info: one open of the file
+    where `probe_video` then `read_frames` would open it twice. `select` may raise `VideoDecodeError`."""
+    return _load(path, select, size, backend, threads)
 
 
 def read_video(
-    path: str | Path, size: int | tuple[int, int] | None = None, backend: str = "auto"
+    path: str | Path, size: int | tuple[int, int] | None = None, backend: str = "auto", threads: int = 1
 ) -> tuple[VideoInfo, np.ndarray]:
     """Every frame of a video with its `VideoInfo`. Shape: (num_frames, H, W, 3) uint8 RGB."""
-    return _load(path, None, size, backend)
+    return _load(path, lambda info: None, size, backend, threads)
 
 
 def write_video(
@@ -113,9 +129,14 @@ def _check_frame_shape(frame: np.ndarray) -> tuple[int, ...]:
 
 
 def _load(
-    path: str | Path, indices: Sequence[int] | None, size: int | tuple[int, int] | None, backend: str
+    path: str | Path,
+    select: Callable[[VideoInfo], Sequence[int] | None],
+    size: int | tuple[int, int] | None,
+    backend: str,
+    threads: int,
 ) -> tuple[VideoInfo, np.ndarray]:
-    """The one decode path: check the file, read the header, then decord (or PyAV on failure)."""
+    """The one decode path: check the file, read the header, then decord (or PyAV on failure); the frames
+    `select(info)` names (None: all)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = Path(path)
@@ -130,15 +151,15 @@ def _load(
         header = _pyav_info(path, count_frames=False)
         height, width = hw or (-1, -1)  # -1: decord keeps the native size
         try:
-            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height)
+            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=threads)
             info = replace(header, num_frames=len(reader))
-            return info, _gather(info, indices, hw, lambda unique: reader.get_batch(unique).asnumpy())
+            return info, _gather(info, select(info), hw, lambda unique: reader.get_batch(unique).asnumpy())
         except (decord.DECORDError, RuntimeError) as err:  # decord raises RuntimeError when it cannot open
             if backend == "decord":
                 reason = re.sub(r"(\[[\d:]+\] \S+:\d+: )+", "", str(err))[:160]  # drop log-line prefixes
                 raise VideoDecodeError(path, f"truncated or corrupt: decord: {reason}") from err
     info = _pyav_info(path, count_frames=True)
-    return info, _gather(info, indices, hw, lambda unique: _pyav_decode(path, unique, hw))
+    return info, _gather(info, select(info), hw, lambda unique: _pyav_decode(path, unique, hw))
 
 
 def _gather(

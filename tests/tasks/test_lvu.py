@@ -26,7 +26,14 @@ from hiermovie.tasks.lvu_data import (
     train_span_start,
 )
 from hiermovie.tasks.lvu_runs import choose_lvu_rows, run_lvu
-from hiermovie.tasks.lvu_tasks import LVU_ROWS, create_lvu_model, parameter_groups
+from hiermovie.tasks.lvu_tasks import (
+    LVU_ROWS,
+    Spans,
+    create_lvu_model,
+    evaluation_inputs,
+    parameter_groups,
+    predict_spans,
+)
 from hiermovie.tasks.object_transformer import collate_instances, create_object_transformer
 
 DIM = 16
@@ -146,6 +153,17 @@ def test_rank_rows_gives_table5s_top1_count_and_mean_rank():
 # ---------------------------------------------------------------- OT++ and the runs
 
 
+def random_instances(rng: np.random.Generator, m: int) -> dict[str, np.ndarray]:
+    """One span's m instances: random features, two tracks, one shot, seconds 0..5."""
+    return {
+        "features": rng.normal(size=(m, DIM)).astype(np.float32),
+        "box": np.full((m, 4), 0.5, np.float32),
+        "sec": np.arange(m) % 6,
+        "shot": np.zeros(m, int),
+        "track": np.arange(m) % 2,
+    }
+
+
 @pytest.mark.parametrize("row", LVU_ROWS)
 @pytest.mark.parametrize("task", ["genre", "view_count"])
 def test_every_row_gives_one_output_per_span(row, task):
@@ -153,22 +171,33 @@ def test_every_row_gives_one_output_per_span(row, task):
     ot = create_object_transformer(DIM, hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=32, max_seconds=6)
     model = create_lvu_model(task, row, ot, scene_dim=12, dropout=0.1).eval()
     rng = np.random.default_rng(0)
-    examples = [
-        {
-            "features": rng.normal(size=(m, DIM)).astype(np.float32),
-            "box": np.full((m, 4), 0.5, np.float32),
-            "sec": np.arange(m) % 6,
-            "shot": np.zeros(m, int),
-            "track": np.arange(m) % 2,
-        }
-        for m in (3, 0, 5)
-    ]
+    examples = [random_instances(rng, m) for m in (3, 0, 5)]
     instances = collate_instances(examples, 8) if row in ("instance", "ot_pp") else None
     scene = torch.randn(3, 12) if row != "instance" else None
     outputs = model(instances, scene)
     assert outputs.shape == (3, LVU_TASKS[task] or 1)
     head = model.head[-1]
     assert head.in_features == {"instance": 16, "scene_sup": 12, "scene_ours": 12, "ot_pp": 28}[row]
+
+
+def test_evaluation_batches_by_instance_count_and_returns_outputs_in_span_order():
+    torch.manual_seed(0)
+    ot = create_object_transformer(DIM, hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=32, max_seconds=6)
+    model = create_lvu_model("genre", "ot_pp", ot, scene_dim=12, dropout=0.0)
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 9, 150)  # 150 spans: two batches, each with its own padding
+    instances = [random_instances(rng, m) for m in counts]
+    scene = rng.normal(size=(150, 12)).astype(np.float32)
+    spans = Spans(np.zeros(150, np.int64), np.zeros(150), {"context": scene}, instances)
+    config = replace(TASK_PROFILES["tiny"], ot_max_instances=8)
+    batches = evaluation_inputs("ot_pp", spans, config, "cpu")
+    assert [np.diff(counts[rows]).min() >= 0 for rows, _ in batches] == [True, True]  # sorted within batches
+    outputs = predict_spans(model, batches, torch.device("cpu"))  # (150, C)
+    with torch.no_grad():
+        one_by_one = [
+            model(collate_instances([instances[i]], 8), torch.from_numpy(scene[i : i + 1])) for i in range(150)
+        ]
+    np.testing.assert_allclose(outputs, torch.cat(one_by_one).numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("row", LVU_ROWS)

@@ -7,14 +7,18 @@ from operator import itemgetter
 import pytest
 import torch
 
+from hiermovie.cache import EventCache
 from hiermovie.checkpoint import save_checkpoint
 from hiermovie.contextualize.config import TXE_PROFILES
 from hiermovie.contextualize.model import create_txe
 from hiermovie.errors import HiermovieError
 from hiermovie.results import read_records
 from hiermovie.tasks.config import TASK_PROFILES
-from hiermovie.tasks.runs import TASK_ORDER, TaskOptions, choose_rows, run_tasks
+from hiermovie.tasks.losses.sequence_cross_entropy import sequence_cross_entropy
+from hiermovie.tasks.runs import TASK_ORDER, TaskOptions, choose_rows, make_encoder, run_tasks
+from hiermovie.tasks.vidsitu_data import load_event_features
 from hiermovie.tasks.vidsitu_eval import evaluate
+from hiermovie.tasks.vidsitu_tasks import TASKS
 
 from .conftest import DIM
 
@@ -164,3 +168,17 @@ def test_runs_in_worker_processes_record_what_one_process_records(verb_cache, ti
     alone, parallel = (read_records(tmp_path / f"{jobs}" / "srl" / "runs.jsonl") for jobs in (1, 2))
     by_run = itemgetter("row", "seed")
     assert len(alone) == 4 and sorted(alone, key=by_run) == sorted(parallel, key=by_run)
+
+
+def test_role_loss_without_the_batchs_padding_columns_equals_the_padded_loss(verb_cache, tiny_benchmark):
+    with EventCache(verb_cache) as cache:
+        train, valid = (load_event_features(cache, tiny_benchmark, split) for split in ("train", "valid"))
+    task = TASKS["srl"](train, valid, CONFIG, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = task.build(make_encoder("scratch", DIM, (replace(SCRATCH, input_dim=DIM), None))).eval()
+    clip = int(task.lengths.view(-1, 5).max(1).values.argmin())  # its sequences do not fill the padded width
+    rows, sequences = torch.tensor([clip]), torch.arange(5 * clip, 5 * clip + 5)
+    assert task.lengths[sequences].max() < task.inputs.shape[1]
+    padded = model(task.train_features[rows], task.inputs[sequences])  # (5, T, vocab)
+    expected = sequence_cross_entropy(padded.float(), task.targets[sequences], task.tokenizer.pad_id)
+    torch.testing.assert_close(task.loss(model, rows), expected)

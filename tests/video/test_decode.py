@@ -8,7 +8,7 @@ from PIL import Image
 
 from hiermovie.datasets.synth.framecode import read_frame_code
 from hiermovie.errors import VideoDecodeError
-from hiermovie.video.decode import BACKENDS, probe_video, read_frames, read_video, write_video
+from hiermovie.video.decode import BACKENDS, probe_video, read_frames, read_selected, read_video, write_video
 
 ASKED = [0, 5, 5, 89, 30, 1]  # out of order, with a repeat
 
@@ -38,6 +38,28 @@ def test_backends_decode_the_same_pixels(coded_video):
     decord_frames = read_frames(coded_video, range(0, 90, 7), backend="decord")
     pyav_frames = read_frames(coded_video, range(0, 90, 7), backend="pyav")
     np.testing.assert_array_equal(decord_frames, pyav_frames)
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_decoding_threads_change_nothing_but_speed(coded_video, threads):
+    np.testing.assert_array_equal(
+        read_frames(coded_video, ASKED, backend="decord", threads=threads), read_frames(coded_video, ASKED)
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_selected_picks_frames_from_the_videos_info(coded_video, backend):
+    info, frames = read_selected(coded_video, lambda info: [info.num_frames - 1, 0], backend=backend)
+    assert info == probe_video(coded_video, backend=backend)
+    assert [read_frame_code(frame) for frame in frames] == [info.num_frames - 1, 0]
+
+
+def test_read_selected_passes_on_the_selectors_error(coded_video):
+    def too_short(info):
+        raise VideoDecodeError(info.path, f"too short: {info.num_frames} frames")
+
+    with pytest.raises(VideoDecodeError, match="too short: 90 frames"):
+        read_selected(coded_video, too_short)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
