@@ -25,7 +25,7 @@ from hiermovie.demo_figures import embedding_figures
 from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES, VERB_FINETUNE_PROFILES
 from hiermovie.extract.featurize import ExtractOptions, extract
 from hiermovie.extract.pretrain import PretrainOptions, pretrain
-from hiermovie.extract.verbs import VerbRunOptions, probe_verbs
+from hiermovie.extract.verbs import VerbRunOptions, probe_backbones
 from hiermovie.profiles import choose_profile
 from hiermovie.results import read_records
 from hiermovie.tasks.config import TASK_PROFILES
@@ -249,11 +249,9 @@ def _backbone_stage(out: Path, layout: BenchmarkLayout, tiny_benchmark: bool) ->
         pretrain(config, layout.kinetics("train"), run, PretrainOptions())
     probes = run / "probe.json"
     if not probes.is_file():
-        options, probe_config = VerbRunOptions(), VERB_FINETUNE_PROFILES["tiny"]
-        results = {
-            "random init": probe_verbs(config, probe_config, layout.vidsitu, options=options),
-            DEMO_BACKBONE: probe_verbs(config, probe_config, layout.vidsitu, run / "checkpoint.pt", options=options),
-        }
+        sources = {"random init": (None, None), DEMO_BACKBONE: (run / "checkpoint.pt", None)}
+        probe_config = VERB_FINETUNE_PROFILES["tiny"]
+        results = probe_backbones(config, probe_config, layout.vidsitu, sources, VerbRunOptions())
         probes.write_text(json.dumps(results, indent=1))
     return {
         "summary": json.loads((run / "summary.json").read_text()),

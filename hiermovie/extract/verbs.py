@@ -222,14 +222,51 @@ def probe_verbs(
     options: VerbRunOptions = VerbRunOptions(),
 ) -> dict[str, float]:
     """Linear verb probe: frozen pooled event features of train fit the probe; valid is scored."""
+    return probe_backbones(backbone_config, config, vidsitu, {"probe": (checkpoint, init)}, options)["probe"]
+
+
+class _SideBySide(nn.Module):
+    """Several backbones on the same clips, their pooled features concatenated: one decode for all."""
+
+    def __init__(self, backbones: list[SlowD]):
+        super().__init__()
+        self.backbones = nn.ModuleList(backbones)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return torch.cat([backbone(clips) for backbone in self.backbones], dim=1)  # (N, sum of D)
+
+
+def probe_backbones(
+    backbone_config: BackboneConfig,
+    config: VerbFinetuneConfig,
+    vidsitu: Path,
+    sources: dict[str, tuple[Path | None, Path | None]],
+    options: VerbRunOptions = VerbRunOptions(),
+) -> dict[str, dict[str, float]]:
+    """`probe_verbs` of every named (checkpoint, init) pair, the event clips decoded once for all of them
+    (the demo's random-init and pretrained probes: one pass over the videos, not two). Each backbone is
+    built after `torch.manual_seed(options.seed)`, as by `probe_verbs` alone."""
     device = init_distributed(options.device).device
     train, valid = load_vidsitu(vidsitu, "train", check_videos=True), load_vidsitu(vidsitu, "valid", check_videos=True)
-    torch.manual_seed(options.seed)
-    backbone_config, backbone = load_backbone(backbone_config, checkpoint, init)
-    backbone = to_device_model(backbone, device)
-    train_x = event_outputs(backbone, train.clips, backbone_config, device, options.workers, options.progress)
-    valid_x = event_outputs(backbone, valid.clips, backbone_config, device, options.workers, options.progress)
-    return event_probe_metrics(train_x, train.clips, valid_x, valid.clips, config.probe_weight_decay)
+    configs, backbones = [], []
+    for checkpoint, init in sources.values():
+        torch.manual_seed(options.seed)
+        loaded_config, backbone = load_backbone(backbone_config, checkpoint, init)
+        configs.append(loaded_config)
+        backbones.append(backbone)
+    clip_shape = {(c.num_frames, c.sampling_rate, c.crop_size) for c in configs}
+    if len(clip_shape) > 1:
+        raise HiermovieError(f"{', '.join(sources)}: backbones read clips of different sizes; probe them one by one")
+    model = to_device_model(_SideBySide(backbones), device)
+    train_x, valid_x = (
+        event_outputs(model, clips, configs[0], device, options.workers, options.progress)
+        for clips in (train.clips, valid.clips)
+    )  # (N * 5, sum of D)
+    dims = [backbone.feature_dim for backbone in backbones]
+    return {
+        name: event_probe_metrics(train_part, train.clips, valid_part, valid.clips, config.probe_weight_decay)
+        for name, train_part, valid_part in zip(sources, train_x.split(dims, 1), valid_x.split(dims, 1), strict=True)
+    }
 
 
 def event_probe_metrics(

@@ -18,7 +18,7 @@ from hiermovie.errors import HiermovieError
 from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES
 from hiermovie.extract.data import decode_into_memory
 from hiermovie.extract.pretrain import PretrainOptions, pretrain
-from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs, load_backbone, probe_verbs
+from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs, load_backbone, probe_backbones, probe_verbs
 from hiermovie.runlog import read_log
 
 TINY = replace(BACKBONE_PROFILES["tiny"], batch_size=4, epochs=2)
@@ -139,6 +139,11 @@ def test_verb_finetuning_and_probe_score_vidsitu_metrics(tiny_benchmark, tmp_pat
         options=replace(options, max_steps=None),
     )
     assert 0 <= probe["acc1"] <= probe["acc5"] <= 1
+    # several backbones probed over one decode of the clips score exactly as each probed alone
+    sources = {"random": (None, None), "finetuned": (tmp_path / "ft" / "checkpoint.pt", None)}
+    together = probe_backbones(TINY, VERB_FINETUNE_PROFILES["tiny"], vidsitu, sources, replace(options, max_steps=None))
+    alone = probe_verbs(TINY, VERB_FINETUNE_PROFILES["tiny"], vidsitu, options=replace(options, max_steps=None))
+    assert together == {"random": alone, "finetuned": probe}
 
 
 def test_two_process_torchrun_keeps_replicas_in_sync(tiny_benchmark, tmp_path):
