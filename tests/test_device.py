@@ -31,9 +31,16 @@ def test_ranks_on_one_machine_split_its_cores_and_one_core_still_decodes(monkeyp
         assert workers == 1 and torch.get_num_threads() == 1
 
 
-def test_an_explicit_worker_count_or_a_gpu_leaves_threads_alone():
+def test_explicit_workers_leave_torch_the_other_cores_and_a_gpu_leaves_threads_alone(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     before = torch.get_num_threads()
     with decoding_share(torch.device("cpu"), 3) as workers:
-        assert workers == 3 and torch.get_num_threads() == before
+        assert workers == 3 and torch.get_num_threads() == 5
+    with decoding_share(torch.device("cpu"), 8) as workers:  # as many workers as cores: torch keeps one
+        assert workers == 8 and torch.get_num_threads() == 1
+    with decoding_share(torch.device("cpu"), 0) as workers:  # decoding in this process: every core
+        assert workers == 0 and torch.get_num_threads() == 8
+    assert torch.get_num_threads() == before
     with decoding_share(torch.device("cuda"), None) as workers:
         assert workers == 2 and torch.get_num_threads() == before

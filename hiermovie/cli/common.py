@@ -60,7 +60,14 @@ ProfileOption = Annotated[
     Profile, typer.Option(help="paper: the paper's model sizes; tiny: the same code for 2 CPU cores.")
 ]
 DeviceOption = Annotated[Device, typer.Option(help="auto: CUDA when available.")]
-WorkersOption = Annotated[int, typer.Option(min=0, help="Decoding processes per rank.")]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Decoding processes per rank; on CPU torch runs on the cores they leave (0: decode in the main "
+        "process, every core computes: fastest for a compute-bound backbone such as paper on a CPU).",
+    ),
+]
 AutoWorkersOption = Annotated[
     int | None,
     typer.Option(min=0, help="Decoding processes per rank [default: on CPU half the cores, the rest compute; CUDA 2]."),

@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hiermovie.cache import ShardWriter, VideoInstances, VideoTokens, finished_shards, write_manifest
-from hiermovie.device import autocast, to_device_clips, to_device_model
+from hiermovie.device import autocast, decoding_share, to_device_clips, to_device_model
 from hiermovie.distributed import barrier, init_distributed, shutdown
 from hiermovie.errors import HiermovieError, VideoDecodeError
 from hiermovie.extract.augment import normalize, to_float_clips
@@ -135,7 +135,8 @@ def extract(
     """Extract the event features of every video of `data` into the cache `out`; returns the manifest."""
     dist = init_distributed(options.device)
     try:
-        return _extract(Path(checkpoint), Path(data), Path(out), config, options, dist)
+        with decoding_share(dist.device, options.workers):  # on CPU, torch threads beside the decoders
+            return _extract(Path(checkpoint), Path(data), Path(out), config, options, dist)
     finally:
         shutdown()
 

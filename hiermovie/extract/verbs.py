@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from hiermovie.checkpoint import load_checkpoint
 from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
-from hiermovie.device import autocast, to_device_clips, to_device_model
+from hiermovie.device import autocast, decoding_share, to_device_clips, to_device_model
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.augment import normalize, to_float_clips
@@ -115,9 +115,10 @@ def event_outputs(
     module.eval()
     loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
     outputs = []
-    for batch in progress_bar(loader, desc="events", unit="batch", enabled=progress):
-        with autocast(device):
-            outputs.append(module(_inputs(batch, device)).float().cpu())  # (B * 5, output)
+    with decoding_share(device, workers):  # on CPU, torch threads beside the decoders
+        for batch in progress_bar(loader, desc="events", unit="batch", enabled=progress):
+            with autocast(device):
+                outputs.append(module(_inputs(batch, device)).float().cpu())  # (B * 5, output)
     return torch.cat(outputs)
 
 
@@ -190,22 +191,23 @@ def finetune_verbs(
             logits = event_outputs(model, valid.clips, backbone_config, dist.device, options.workers)  # (N * 5, V)
             return score(top5_verbs(logits, vocab), valid.clips)
 
-        record = fit(
-            model=model,
-            optimizer=optimizer,
-            lr_schedule=schedule,
-            steps_per_epoch=steps_per_epoch,
-            stop_step=min(total, options.max_steps or total),
-            batches=batches,
-            step=step,
-            out=out,
-            kind=CHECKPOINT_KIND,
-            config=backbone_config,
-            dist=dist,
-            epoch_end=epoch_end,
-            extra_state=lambda: {"backbone": model.backbone.state_dict(), "vocab": vocab},
-            progress=options.progress,
-        )
+        with decoding_share(dist.device, options.workers):  # on CPU, torch threads beside the decoders
+            record = fit(
+                model=model,
+                optimizer=optimizer,
+                lr_schedule=schedule,
+                steps_per_epoch=steps_per_epoch,
+                stop_step=min(total, options.max_steps or total),
+                batches=batches,
+                step=step,
+                out=out,
+                kind=CHECKPOINT_KIND,
+                config=backbone_config,
+                dist=dist,
+                epoch_end=epoch_end,
+                extra_state=lambda: {"backbone": model.backbone.state_dict(), "vocab": vocab},
+                progress=options.progress,
+            )
         if "acc1" not in record:  # stopped mid-epoch (max_steps): score the last weights
             record.update(epoch_end(record.get("epoch", 0)))
         return record
