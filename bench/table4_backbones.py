@@ -10,13 +10,12 @@ Each row also prints the pretraining's wall time and its final loss next to the 
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hiermovie.datasets.vidsitu import load_vidsitu
-from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES
+from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES, backbone_profile
 from hiermovie.extract.pretrain import PretrainOptions, pretrain
 from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs, probe_verbs
 
@@ -45,7 +44,7 @@ def run_row(row: str, seed: int, benchmark: Path, out: Path, finetune: bool) -> 
     config, checkpoint, result = BACKBONE_PROFILES["tiny"], None, {}
     if row != "random init":
         method, continued = row.removesuffix("+VS"), row.endswith("+VS")
-        config, run = replace(config, method=method), out / f"{row}_seed{seed}"
+        config, run = backbone_profile("tiny", method), out / f"{row}_seed{seed}"
         data, init = benchmark / "kinetics" / "train", None
         if continued:  # the base run (reused when its row ran first), then the VidSitu clips
             data, init = vidsitu_train_list(benchmark, out), out / f"{method}_seed{seed}" / "checkpoint.pt"

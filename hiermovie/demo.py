@@ -22,7 +22,7 @@ from hiermovie.datasets.lvu import LVU_TASKS, class_names, load_lvu_task
 from hiermovie.datasets.synth.generate import generate
 from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
 from hiermovie.demo_figures import embedding_figures
-from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES, VERB_FINETUNE_PROFILES
+from hiermovie.extract.config import EXTRACT_PROFILES, VERB_FINETUNE_PROFILES, backbone_profile
 from hiermovie.extract.featurize import ExtractOptions, extract
 from hiermovie.extract.pretrain import PretrainOptions, pretrain
 from hiermovie.extract.verbs import VerbRunOptions, probe_backbones
@@ -241,7 +241,7 @@ def _backbone_stage(out: Path, layout: BenchmarkLayout, tiny_benchmark: bool) ->
     take batches of 8."""
     run, config = (
         out / "backbone",
-        replace(BACKBONE_PROFILES["tiny"], method=DEMO_BACKBONE, epochs=DEMO_BACKBONE_EPOCHS),
+        replace(backbone_profile("tiny", DEMO_BACKBONE), epochs=DEMO_BACKBONE_EPOCHS),
     )
     if tiny_benchmark:
         config = replace(config, batch_size=8)

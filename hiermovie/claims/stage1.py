@@ -13,7 +13,7 @@ from hiermovie.datasets.benchmark import BenchmarkLayout
 from hiermovie.datasets.synth.oracle import write_oracle_cache
 from hiermovie.datasets.vidsitu import load_vidsitu
 from hiermovie.extract.backbone import create_slow_d
-from hiermovie.extract.config import BACKBONE_PROFILES, EXTRACT_PROFILES
+from hiermovie.extract.config import EXTRACT_PROFILES, backbone_profile
 from hiermovie.extract.featurize import ExtractOptions, extract
 from hiermovie.extract.pretrain import CHECKPOINT_KIND, PretrainOptions, pretrain
 
@@ -27,9 +27,9 @@ def backbone_checkpoint(out: Path, name: str) -> Path:
     return out / "backbone" / name.replace(" ", "_") / "checkpoint.pt"
 
 
-def backbone_config(config: ClaimsConfig):
-    """The tiny Slow-D profile at the claims run's epochs and batch size."""
-    tiny = BACKBONE_PROFILES["tiny"]
+def backbone_config(config: ClaimsConfig, method: str = "supervised"):
+    """The tiny Slow-D profile for `method` at the claims run's epochs and batch size."""
+    tiny = backbone_profile("tiny", method)
     return replace(tiny, epochs=config.backbone_epochs, batch_size=config.backbone_batch_size)
 
 
@@ -45,13 +45,14 @@ def pretrain_backbones(out: Path, data: Path, config: ClaimsConfig, progress: bo
     for method in ("supervised", "cvrl", "modist"):
         run = checkpoints[method].parent
         if not (run / "summary.json").is_file():
-            pretrain(replace(base, method=method), layout.kinetics("train"), run, PretrainOptions(progress=progress))
+            method_config = backbone_config(config, method)
+            pretrain(method_config, layout.kinetics("train"), run, PretrainOptions(progress=progress))
     continued = checkpoints["cvrl+VS"].parent
     if not (continued / "summary.json").is_file():
         listing = out / "backbone" / "vidsitu_train.txt"  # `path label` lines, one dummy class
         clips = load_vidsitu(layout.vidsitu, "train").clips
         listing.write_text("".join(f"{clip.video_path.resolve()} 0\n" for clip in clips))
-        continued_config = replace(base, method="cvrl", epochs=config.vs_backbone_epochs)
+        continued_config = replace(backbone_config(config, "cvrl"), epochs=config.vs_backbone_epochs)
         options = PretrainOptions(init=checkpoints["cvrl"], progress=progress)
         pretrain(continued_config, listing, continued, options)
     return checkpoints

@@ -34,7 +34,7 @@ class Method(StrEnum):
 
 
 class Motion(StrEnum):
-    diff = "diff"
+    grey_diff = "grey_diff"
     farneback = "farneback"
     flow_files = "flow_files"
 
@@ -49,7 +49,13 @@ def backbone_pretrain(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Clips per step over all ranks [default: the profile's].")
     ] = None,
-    motion: Annotated[Motion, typer.Option(help="MoDist motion input.")] = Motion.diff,
+    motion: Annotated[
+        Motion | None,
+        typer.Option(
+            help="MoDist motion input: colourless grey differences, Farneback flow or flow files "
+            "[default: the profile's]."
+        ),
+    ] = None,
     flow_dir: Annotated[Path | None, typer.Option(help="{video stem}.npy flow files (--motion flow_files).")] = None,
     init: InitOption = None,
     device: DeviceOption = Device.auto,
@@ -68,10 +74,15 @@ def backbone_pretrain(
     ] = 4.0,
 ) -> None:
     """Pretrain Slow-D: CVRL, MoDist or supervised (torchrun-ready)."""
-    from hiermovie.extract.config import BACKBONE_PROFILES
+    from hiermovie.extract.config import backbone_profile
     from hiermovie.extract.pretrain import PretrainOptions, pretrain
 
-    config = overridden(BACKBONE_PROFILES[profile.value], method=method.value, epochs=epochs, batch_size=batch_size)
+    config = overridden(
+        backbone_profile(profile.value, method.value),
+        epochs=epochs,
+        batch_size=batch_size,
+        motion_input=motion and motion.value,
+    )
     options = PretrainOptions(
         device=device.value,
         workers=workers,
@@ -79,7 +90,6 @@ def backbone_pretrain(
         strict=strict,
         max_steps=max_steps,
         memory_gib=memory_gib,
-        motion=motion.value,
         flow_dir=flow_dir,
         init=init,
         checkpoint_every=checkpoint_every,

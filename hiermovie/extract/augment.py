@@ -55,27 +55,33 @@ def _constant(matrix: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return matrix.to(device=like.device, dtype=like.dtype)
 
 
-def random_resized_crop(
+def draw_boxes(
     clips: torch.Tensor,
-    size: int,
     scale: tuple[float, float] = (0.3, 1.0),
     ratio: tuple[float, float] = (0.5, 2.0),
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One box per clip (area fraction in `scale`, log-uniform aspect w/h in `ratio`), resized to `size`.
+    """One crop box per clip: area fraction in `scale`, log-uniform aspect w/h in `ratio`, clamped to the image.
 
-    CVRL's `random_crop_resize(..., aspect_ratio_range=(0.5, 2), area_range=(0.3, 1))`. A box larger than
-    the image is clamped to it. One bilinear `grid_sample` over all frames. Shape: (B, 3, T, size, size).
+    Returns (B, 4): width and height as fractions of the image side, centre x and y in `affine_grid`'s
+    [-1, 1] coordinates.
     """
-    b, c, t, h, w = clips.shape
+    b, _, _, h, w = clips.shape
     area = _uniform(b, *scale, clips, generator)  # (B,)
     aspect = torch.exp(_uniform(b, math.log(ratio[0]), math.log(ratio[1]), clips, generator))  # (B,)
     # box size as a fraction of the image side: box_w * box_h * h * w = area * h * w, box_w * w / (box_h * h) = aspect
     box_w = torch.sqrt(area * aspect * h / w).clamp(max=1.0)  # (B,)
     box_h = torch.sqrt(area / aspect * w / h).clamp(max=1.0)  # (B,)
-    # box centre in affine_grid's [-1, 1] coordinates, keeping the box inside the image
+    # box centre, keeping the box inside the image
     centre_x = (2 * _uniform(b, 0.0, 1.0, clips, generator) - 1) * (1 - box_w)  # (B,)
     centre_y = (2 * _uniform(b, 0.0, 1.0, clips, generator) - 1) * (1 - box_h)  # (B,)
+    return torch.stack([box_w, box_h, centre_x, centre_y], dim=1)  # (B, 4)
+
+
+def crop_boxes(clips: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Each clip's box (`draw_boxes`) resized to size x size: one bilinear `grid_sample` over all frames."""
+    b, c, t, h, w = clips.shape
+    box_w, box_h, centre_x, centre_y = boxes.unbind(1)  # (B,) each
     zero = torch.zeros_like(box_w)
     theta = torch.stack([box_w, zero, centre_x, zero, box_h, centre_y], dim=1).view(b, 2, 3)  # (B, 2, 3)
     grid = F.affine_grid(theta, [b, c * t, size, size], align_corners=False)  # (B, size, size, 2)
@@ -84,22 +90,67 @@ def random_resized_crop(
     return out.view(b, c, t, size, size)  # (B, C, T, size, size)
 
 
+def random_resized_crop(
+    clips: torch.Tensor,
+    size: int,
+    scale: tuple[float, float] = (0.3, 1.0),
+    ratio: tuple[float, float] = (0.5, 2.0),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One box per clip (`draw_boxes`), resized to `size`. Shape: (B, 3, T, size, size).
+
+    CVRL's `random_crop_resize(..., aspect_ratio_range=(0.5, 2), area_range=(0.3, 1))`.
+    """
+    return crop_boxes(clips, draw_boxes(clips, scale, ratio, generator), size)
+
+
 def crop_view(
-    clips: torch.Tensor, size: int, area: tuple[float, float], generator: torch.Generator | None = None
+    clips: torch.Tensor,
+    size: int,
+    area: tuple[float, float],
+    generator: torch.Generator | None = None,
+    flow: bool = False,
 ) -> torch.Tensor:
     """`random_resized_crop` with the area range `area`; `area` (1, 1) keeps the whole frame (no draw).
 
-    Shape: (B, 3, T, size, size); frames are decoded at `size`, so the whole frame needs no resampling.
+    Shape: (B, C, T, size, size); frames are decoded at `size`, so the whole frame needs no resampling.
+    `flow` clips (dx, dy, magnitude in pixels) have their vectors rescaled with the box: a box w pixels
+    wide resized to `size` multiplies dx by size / w (and dy likewise), and the magnitude is recomputed.
     """
     if area[0] >= 1.0 and clips.shape[-1] == clips.shape[-2] == size:
         return clips
-    return random_resized_crop(clips, size, scale=area, generator=generator)
+    boxes = draw_boxes(clips, area, generator=generator)  # (B, 4)
+    out = crop_boxes(clips, boxes, size)  # (B, C, T, size, size)
+    if not flow:
+        return out
+    h, w = clips.shape[-2:]
+    return _flow_scaled(out, size / (boxes[:, 0] * w), size / (boxes[:, 1] * h))
 
 
-def random_flip(clips: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mirror each clip left-right with probability p."""
+def _flow_scaled(flow: torch.Tensor, x_factor: torch.Tensor | float, y_factor: torch.Tensor | float) -> torch.Tensor:
+    """Flow (B, 3, T, H, W) with dx times `x_factor`, dy times `y_factor` (per clip or scalars), magnitude anew."""
+    x_factor, y_factor = torch.as_tensor(x_factor, dtype=flow.dtype), torch.as_tensor(y_factor, dtype=flow.dtype)
+    dx = flow[:, 0] * x_factor.to(flow.device).reshape(-1, 1, 1, 1)  # (B, T, H, W)
+    dy = flow[:, 1] * y_factor.to(flow.device).reshape(-1, 1, 1, 1)  # (B, T, H, W)
+    return torch.stack([dx, dy, torch.hypot(dx, dy)], dim=1)  # (B, 3, T, H, W)
+
+
+def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Flow (B, 3, T, h, w) resampled to (H, W) = `size`, its vectors scaled by W / w and H / h."""
+    h, w = flow.shape[-2:]
+    resized = F.interpolate(flow, size=(flow.shape[2], *size), mode="trilinear", align_corners=False)
+    return _flow_scaled(resized, size[1] / w, size[0] / h)
+
+
+def random_flip(
+    clips: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None, flow: bool = False
+) -> torch.Tensor:
+    """Mirror each clip left-right with probability p; a mirrored `flow` clip (dx, dy, ...) also has dx negated."""
     flip = _coin(clips.shape[0], p, clips, generator)  # (B,)
-    return torch.where(_per_clip(flip), clips.flip(-1), clips)
+    mirrored = clips.flip(-1)  # (B, C, T, H, W)
+    if flow:
+        mirrored = torch.cat([-mirrored[:, :1], mirrored[:, 1:]], dim=1)
+    return torch.where(_per_clip(flip), mirrored, clips)
 
 
 def _grey_mean(clips: torch.Tensor) -> torch.Tensor:

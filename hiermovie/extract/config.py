@@ -1,6 +1,6 @@
 """Stage-1 configs: the Slow-D backbone and its pretraining, and event-feature extraction."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,13 @@ class BackboneConfig:
     temperature: float = 0.1  # InfoNCE temperature (CVRL, MoDist)
     color_strength: float = 1.0  # colour-jitter strength s (CVRL: 1.0); the toy world's identities are colours
     queue_size: int = 65536  # MoDist key queue length
-    momentum: float = 0.999  # MoDist momentum-encoder update
-    motion_width_divisor: int = 8  # MoDist motion network: 1/8 of the visual channels
+    # MoDist momentum-encoder update (MaCLR: 0.999 for ~10^5 steps); the key keeps m^t of its state t steps ago,
+    # so a run must be long against 1 / (1 - m): 0.999^700 = 0.50 of the random initialisation after 700 steps
+    momentum: float = 0.999
+    key_bn_groups: int = 2  # MoDist shuffled BN (MoCo sec. 3.3): the key encoders see each rank's batch shuffled,
+    # in this many groups with their own BatchNorm statistics, so a key never shares its query's statistics
+    motion_input: str = "grey_diff"  # MoDist motion clip: grey_diff | farneback | flow_files (motion.py)
+    motion_width_divisor: int = 8  # MoDist motion network: 1/8 of the visual channels (MaCLR BETA_INV 8)
     batch_size: int = 64  # clips per step, over all ranks
     epochs: int = 400  # paper: 400 epochs on K400
     optimizer: str = "sgd"  # sgd: momentum 0.9, weight decay 1e-6 (CVRL) | adam
@@ -53,17 +58,31 @@ BACKBONE_PROFILES = {
         num_frames=8,
         sampling_rate=8,
         crop_size=64,
-        crop_area=(1.0, 1.0),  # no crops, no flips: at this budget they cost more than they teach (README)
+        crop_area=(1.0, 1.0),  # supervised: no crops, no flips; the contrastive methods: TINY_CONTRASTIVE
         flip=False,
         projection_hidden=256,
         color_strength=0.5,  # see README "Deviation in tiny"
         queue_size=1024,
+        momentum=0.99,  # ~700-step runs: 0.99^700 < 0.001 of the initial key weights remain (MoCo-style short runs)
+        motion_width_divisor=2,  # the motion stem keeps the paper's 8 channels (16 / 2; paper 64 / 8)
         batch_size=16,
         epochs=4,  # 700 steps on the demo-size Kinetics part (make claims); the demo itself runs 3 (demo.py)
         optimizer="adam",
         lr=0.01,
     ),
 }
+
+# what the contrastive methods change in `tiny`: CVRL's crops, flips and full colour strength deny them the
+# static shortcut (two clips of a video match by the characters' colours and the set); supervised keeps the
+# profile's (README "Backbone pretraining")
+TINY_CONTRASTIVE = {"crop_area": (0.3, 1.0), "flip": True, "color_strength": 1.0}
+METHOD_OVERRIDES = {("tiny", "cvrl"): TINY_CONTRASTIVE, ("tiny", "modist"): TINY_CONTRASTIVE}
+
+
+def backbone_profile(profile: str, method: str) -> BackboneConfig:
+    """The `profile` config for pretraining by `method`, with that method's overrides."""
+    return replace(BACKBONE_PROFILES[profile], method=method, **METHOD_OVERRIDES.get((profile, method), {}))
+
 
 EXTRACT_PROFILES = {
     "paper": ExtractConfig(),

@@ -25,7 +25,7 @@ class ClipSampling:
     sampling_rate: int  # frame step
     size: int  # frames are decoded resized to size x size
     views: int  # 2: two clips at CVRL's sampled interval; 1: one clip at a random start
-    motion: str = "diff"  # diff (computed on the batch later) | farneback | flow_files
+    motion: str = "grey_diff"  # grey_diff (computed on the batch later) | farneback | flow_files
     flow_dir: Path | None = None  # {video stem}.npy files for motion = flow_files
 
 

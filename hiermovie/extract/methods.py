@@ -2,8 +2,9 @@
 
 - CVRL (Qian et al. 2021): two clips of a video, a 3-layer MLP projection to 128-d, NT-Xent at
   temperature 0.1 with negatives from every rank.
-- MoDist (Xiao et al. 2021): a visual and a motion network (1/8 of the channels), MoCo momentum
-  encoders (m = 0.999) and key queues, visual-visual plus visual-motion InfoNCE (weight 1.0).
+- MoDist (Xiao et al. 2021): a visual and a motion network (1/8 of the channels) on a colourless motion
+  clip, MoCo momentum encoders (m = 0.999 at paper length) with shuffled BN, key queues, visual-visual plus
+  visual-motion InfoNCE (weight 1.0); each clip draws which of its two views is the query.
 - Supervised: cross-entropy on clip labels (the paper's "Sup" rows).
 
 Choices the papers leave open (documented in README "Backbone pretraining"): MoDist's query/key
@@ -23,6 +24,7 @@ from hiermovie.extract.backbone import SlowD, create_slow_d
 from hiermovie.extract.config import BackboneConfig
 from hiermovie.extract.key_queue import KeyQueue
 from hiermovie.extract.losses import modist_loss, nt_xent_loss
+from hiermovie.extract.motion import MOTION_CHANNELS
 
 METHODS = ("cvrl", "modist", "supervised")
 MODIST_MOTION_WEIGHT = 1.0  # w of L_vv + w (L_vm + L_mv): MaCLR CONTRASTIVE_FLOW_WEIGHT
@@ -65,6 +67,7 @@ class MoDist(nn.Module):
         motion_head: nn.Module,
         queue_size: int,
         temperature: float,
+        key_bn_groups: int = 1,
         motion_weight: float = MODIST_MOTION_WEIGHT,
     ):
         super().__init__()
@@ -78,6 +81,9 @@ class MoDist(nn.Module):
         dim = self._last_linear(visual_head).out_features
         self.visual_queue, self.motion_queue = KeyQueue(queue_size, dim), KeyQueue(queue_size, dim)
         self.temperature, self.motion_weight = temperature, motion_weight
+        if key_bn_groups < 1:
+            raise ValueError(f"key_bn_groups must be at least 1, got {key_bn_groups}")
+        self.key_bn_groups = key_bn_groups
 
     @staticmethod
     def _last_linear(head: nn.Module) -> nn.Linear:
@@ -99,12 +105,18 @@ class MoDist(nn.Module):
             for q, k in zip(query.parameters(), key.parameters(), strict=True):
                 k.mul_(momentum).add_(q.detach(), alpha=1 - momentum)
 
-    def forward(self, view_a, view_b, motion_a, motion_b) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, view_a, view_b, motion_a, motion_b, key_order) -> tuple[torch.Tensor, dict[str, float]]:
+        """Queries from view a and its motion clip, keys from view b and its motion clip; `key_order` (B,) is
+        the permutation the key encoders see the batch in (shuffled BN)."""
         q_visual = F.normalize(self.visual_head(self.visual(view_a)), dim=1)  # (B, 128)
         q_motion = F.normalize(self.motion_head(self.motion(motion_a)), dim=1)  # (B, 128)
         with torch.no_grad():
-            k_visual = F.normalize(self.visual_key_head(self.visual_key(view_b)), dim=1)  # (B, 128)
-            k_motion = F.normalize(self.motion_key_head(self.motion_key(motion_b)), dim=1)  # (B, 128)
+            visual_key = nn.Sequential(self.visual_key, self.visual_key_head)
+            motion_key = nn.Sequential(self.motion_key, self.motion_key_head)
+            k_visual = F.normalize(
+                grouped_forward(visual_key, view_b, key_order, self.key_bn_groups), dim=1
+            )  # (B, 128)
+            k_motion = F.normalize(grouped_forward(motion_key, motion_b, key_order, self.key_bn_groups), dim=1)
         loss, terms = modist_loss(
             q_visual,
             k_visual,
@@ -119,6 +131,15 @@ class MoDist(nn.Module):
             self.visual_queue.enqueue(gather_rows(k_visual)[0])
             self.motion_queue.enqueue(gather_rows(k_motion)[0])
         return loss, terms
+
+
+def grouped_forward(network: nn.Module, clips: torch.Tensor, order: torch.Tensor, groups: int) -> torch.Tensor:
+    """`network` over `clips` taken in `order` and split into `groups` forwards, each with its own BatchNorm
+    statistics, returned in the input order: MoCo's shuffling BN (sec. 3.3) within one process, as its
+    single-GPU emulation does. Shape: (B, ...) -> (B, D); `order` (B,) a permutation."""
+    shuffled = clips[order]  # (B, ...)
+    out = torch.cat([network(chunk) for chunk in shuffled.chunk(groups)])  # (B, D)
+    return out[torch.argsort(order)]
 
 
 class Supervised(nn.Module):
@@ -141,7 +162,9 @@ def build_method(config: BackboneConfig, num_classes: int) -> CVRL | MoDist | Su
         )
         return CVRL(backbone=backbone, projector=projector, temperature=config.temperature)
     if config.method == "modist":  # MaCLR ContrastiveCodeHead: Linear(d, 2048) -> ReLU -> Linear(2048, 128)
-        motion = create_slow_d(config, width_divisor=config.motion_width_divisor)
+        motion = create_slow_d(
+            config, width_divisor=config.motion_width_divisor, in_channels=MOTION_CHANNELS[config.motion_input]
+        )
         return MoDist(
             visual=backbone,
             motion=motion,
@@ -149,6 +172,7 @@ def build_method(config: BackboneConfig, num_classes: int) -> CVRL | MoDist | Su
             motion_head=mlp_projector(motion.feature_dim, config.projection_hidden, config.projection_dim, 1, False),
             queue_size=config.queue_size,
             temperature=config.temperature,
+            key_bn_groups=config.key_bn_groups,
         )
     if config.method == "supervised":
         return Supervised(backbone=backbone, classifier=nn.Linear(backbone.feature_dim, num_classes))

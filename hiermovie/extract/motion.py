@@ -1,9 +1,11 @@
-"""MoDist's motion input: a 3-channel clip with the RGB clip's (T, H, W), from one of `MOTION_INPUTS`.
+"""MoDist's motion input: a colourless clip with the RGB clip's (T, H, W), from one of `MOTION_INPUTS`.
 
 MoDist's released code (`amazon-science/self-supervised-maclr`) reads a precomputed 3-channel "flow" clip
-(`DATA.FLOW_PATH_PREFIX`, mean 0, std 1) without saying which estimator made it. We offer three sources:
-- "diff": RGB differences of consecutive frames, computed on the batch (`frame_differences`);
-- "farneback": OpenCV Farneback flow computed at decode time, channels (dx, dy, magnitude);
+(`DATA.FLOW_PATH_PREFIX`, mean 0, std 1) without saying which estimator made it. Flow carries no colour, so
+the cross-modal terms cannot be matched by appearance. We offer three colourless sources:
+- "grey_diff": luma differences of consecutive frames of the clip before colour jitter, 1 channel, each clip
+  scaled to unit root mean square (`grey_differences`), computed on the batch;
+- "farneback": OpenCV Farneback flow of grey frames, computed at decode time, channels (dx, dy, magnitude);
 - "flow_files": precomputed flow from any estimator as `.npy`, 2 channels (dx, dy) or 3 (`load_flow_file`).
 The motion at frame t is always from frame t - 1 to t; the first frame, with no predecessor, gets zeros.
 """
@@ -16,21 +18,21 @@ import torch
 
 from hiermovie.errors import InputFileError
 
-MOTION_INPUTS = ("diff", "farneback", "flow_files")
+# input channels of the motion network for each source
+MOTION_CHANNELS = {"grey_diff": 1, "farneback": 3, "flow_files": 3}
+MOTION_INPUTS = tuple(MOTION_CHANNELS)
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601
 
 
-def frame_differences(clips: torch.Tensor, unit_rms: bool = False) -> torch.Tensor:
-    """x[t] - x[t-1] per channel, zeros at t = 0. Shape: (B, 3, T, H, W) -> (B, 3, T, H, W).
-
-    `unit_rms` divides each clip by its root mean square, so the input has roughly unit range (MoDist's
-    flow is fed with mean 0, std 1); a static clip stays zero.
-    """
-    diff = torch.zeros_like(clips)  # (B, 3, T, H, W)
-    diff[:, :, 1:] = clips[:, :, 1:] - clips[:, :, :-1]
-    if unit_rms:
-        rms = diff.square().mean(dim=(1, 2, 3, 4), keepdim=True).sqrt()  # (B, 1, 1, 1, 1)
-        diff = diff / rms.clamp(min=1e-6)
-    return diff
+def grey_differences(clips: torch.Tensor) -> torch.Tensor:
+    """Luma x[t] - x[t-1], zeros at t = 0, each clip divided by its root mean square (MoDist feeds flow
+    with mean 0, std 1); a static clip stays zero. Shape: (B, 3, T, H, W) -> (B, 1, T, H, W)."""
+    luma = torch.tensor(_LUMA, device=clips.device, dtype=clips.dtype)  # (3,)
+    grey = torch.einsum("c,bcthw->bthw", luma, clips).unsqueeze(1)  # (B, 1, T, H, W)
+    diff = torch.zeros_like(grey)  # (B, 1, T, H, W)
+    diff[:, :, 1:] = grey[:, :, 1:] - grey[:, :, :-1]
+    rms = diff.square().mean(dim=(1, 2, 3, 4), keepdim=True).sqrt()  # (B, 1, 1, 1, 1)
+    return diff / rms.clamp(min=1e-6)
 
 
 def farneback_flow(frames: np.ndarray) -> np.ndarray:

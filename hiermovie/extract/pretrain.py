@@ -8,18 +8,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hiermovie.datasets.video_folder import label_names, load_video_folder
 from hiermovie.device import autocast, cpu_cores, decoding_share, to_device_clips, to_device_model
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
-from hiermovie.extract.augment import crop_view, cvrl_view, normalize, random_flip, to_float_clips
+from hiermovie.extract.augment import crop_view, cvrl_view, normalize, random_flip, resize_flow, to_float_clips
 from hiermovie.extract.config import BackboneConfig
 from hiermovie.extract.data import ClipSampling, VideoClips, collate_clips, decode_into_memory, epoch_batches
 from hiermovie.extract.methods import METHODS, MoDist, backbone_of, build_method, chance_loss
-from hiermovie.extract.motion import MOTION_INPUTS, frame_differences
+from hiermovie.extract.motion import MOTION_INPUTS, grey_differences
 from hiermovie.extract.weights import load_pretrained_backbone
 from hiermovie.schedules import cosine_schedule
 from hiermovie.training import fit
@@ -36,8 +35,7 @@ class PretrainOptions:
     seed: int = 0
     strict: bool = False  # fail on an unreadable video instead of skipping it
     max_steps: int | None = None  # stop early; the schedule still spans config.epochs
-    motion: str = "diff"  # MoDist motion input: diff | farneback | flow_files
-    flow_dir: Path | None = None
+    flow_dir: Path | None = None  # {video stem}.npy flow files for MoDist with motion_input "flow_files"
     init: Path | None = None  # released weights (pytorchvideo or PySlowFast naming) to start from
     checkpoint_every: int = 50
     # decode every video once into memory when all frames at the training size fit in this many GiB (single
@@ -50,9 +48,9 @@ def pretrain(config: BackboneConfig, data: Path, out: Path, options: PretrainOpt
     """Pretrain a Slow-D with `config.method` on the videos of `data` (a class-folder tree or a list)."""
     if config.method not in METHODS:
         raise HiermovieError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}")
-    if options.motion not in MOTION_INPUTS:
-        raise HiermovieError(f"unknown motion input {options.motion!r}; choose one of: {', '.join(MOTION_INPUTS)}")
-    if options.motion == "flow_files" and options.flow_dir is None:
+    if config.motion_input not in MOTION_INPUTS:
+        raise HiermovieError(f"unknown motion input {config.motion_input!r}; choose one of: {', '.join(MOTION_INPUTS)}")
+    if config.method == "modist" and config.motion_input == "flow_files" and options.flow_dir is None:
         raise HiermovieError("--motion flow_files needs --flow-dir")
     dist = init_distributed(options.device)
     try:
@@ -96,7 +94,7 @@ def _pretrain(config, data, out, options, dist, in_memory=None) -> dict:
         config.sampling_rate,
         config.crop_size,
         views=1 if config.method == "supervised" else 2,
-        motion=options.motion,
+        motion=config.motion_input if config.method == "modist" else "grey_diff",
         flow_dir=options.flow_dir,
     )
     dataset = VideoClips(videos, sampling, seed=options.seed, strict=options.strict, in_memory=in_memory)
@@ -169,7 +167,8 @@ def flip_probability(config: BackboneConfig) -> float:
 
 def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, device: torch.device) -> tuple:
     """The method's inputs from a decoded batch, augmented on `device` with per-clip parameters:
-    CVRL (view_a, view_b); MoDist (view_a, view_b, motion_a, motion_b); supervised (view, labels)."""
+    CVRL (view_a, view_b); MoDist (query view, key view, query motion, key motion, key order);
+    supervised (view, labels). The two views draw their augmentations independently."""
     frames = batch["clips"].to(device)  # (B, V, T, H, W, 3) uint8
     views = frames.shape[1]
     clips = [to_float_clips(frames[:, v]) for v in range(views)]  # V x (B, 3, T, H, W) in [0, 1]
@@ -179,21 +178,40 @@ def make_views(batch: dict, config: BackboneConfig, generator: torch.Generator, 
         return to_device_clips(normalize(view), device), batch["labels"].to(device)
     augmented, motions = [], []
     for v, clip in enumerate(clips):
-        replay = torch.Generator(device).set_state(generator.get_state())  # same crop and flip for the flow
+        replay = torch.Generator(device).set_state(generator.get_state())  # same crop and flip for the motion
         view = cvrl_view(clip, config.crop_size, v + 1, generator, config.color_strength, config.crop_area, config.flip)
         augmented.append(to_device_clips(normalize(view), device))
         if config.method == "modist":
-            motions.append(to_device_clips(_motion_input(batch, v, view, replay, config, device), device))
-    return (*augmented, *motions)
+            motions.append(to_device_clips(_motion_input(batch, v, clip, replay, config, device), device))
+    if config.method == "cvrl":  # symmetric loss: both views are queries
+        return tuple(augmented)
+    # MoDist's loss is one-way (query -> key) and CVRL's two view policies differ (view 1 always blurred,
+    # view 2 sharp or solarised): each clip draws which view is its query, so the kept query network trains
+    # on both; then the order the key encoders see the batch in (shuffled BN)
+    swap = torch.rand(clips[0].shape[0], generator=generator, device=device) < 0.5  # (B,)
+    query, key = swapped(augmented[0], augmented[1], swap)
+    motion_query, motion_key = swapped(motions[0], motions[1], swap)
+    key_order = torch.randperm(clips[0].shape[0], generator=generator, device=device)  # (B,)
+    return query, key, motion_query, motion_key, key_order
 
 
-def _motion_input(batch, v, view, replay, config, device) -> torch.Tensor:
-    """MoDist's motion clip: frame differences of the augmented view, or the decoded flow put through
-    the view's own crop and flip (replayed from the generator state the view started from)."""
+def swapped(a: torch.Tensor, b: torch.Tensor, swap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) with the rows where `swap` (B,) is True exchanged between them. Shape: (B, ...) each."""
+    mask = swap.view(-1, *([1] * (a.dim() - 1)))  # (B, 1, ...)
+    return torch.where(mask, b, a), torch.where(mask, a, b)
+
+
+def _motion_input(batch, v, clip, replay, config, device) -> torch.Tensor:
+    """MoDist's colourless motion clip for view `v`, with the view's own crop and flip (replayed from the
+    generator state the view started from) but none of its colour augmentation: grey differences of the
+    un-jittered clip, or the decoded flow (vectors rescaled by the crop, dx negated by a flip)."""
+    flip_p = flip_probability(config)
     if "flow" not in batch:
-        return frame_differences(view)  # (B, 3, T, S, S)
+        geometry = random_flip(crop_view(clip, config.crop_size, config.crop_area, replay), flip_p, replay)
+        return grey_differences(geometry)  # (B, 1, T, S, S)
     flow = batch["flow"][:, v].to(device).permute(0, 4, 1, 2, 3).float()  # (B, 3, T, h, w)
     decoded = tuple(batch["clips"].shape[3:5])  # (H, W) of the RGB frames the crop was drawn for
     if tuple(flow.shape[-2:]) != decoded:
-        flow = F.interpolate(flow, size=(flow.shape[2], *decoded), mode="trilinear", align_corners=False)
-    return random_flip(crop_view(flow, config.crop_size, config.crop_area, replay), flip_probability(config), replay)
+        flow = resize_flow(flow, decoded)  # (B, 3, T, H, W)
+    cropped = crop_view(flow, config.crop_size, config.crop_area, replay, flow=True)
+    return random_flip(cropped, flip_p, replay, flow=True)  # (B, 3, T, S, S)

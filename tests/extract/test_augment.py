@@ -1,5 +1,7 @@
 """Batch augmentation: one set of parameters per clip, shared by its frames; each op against its definition."""
 
+import math
+
 import pytest
 import torch
 
@@ -12,6 +14,7 @@ from hiermovie.extract.augment import (
     random_flip,
     random_grayscale,
     random_resized_crop,
+    resize_flow,
     solarize,
     to_float_clips,
 )
@@ -206,3 +209,37 @@ def test_cvrl_view_without_crop_and_flip_keeps_the_geometry():
     out = cvrl_view(ramp, 64, 1, seeded(), color_strength=0.0, crop_area=(1.0, 1.0), flip=False)
     grey = out.mean(1)  # (B, T, H, W): view 1 never solarizes, so only the blur touches the ramp
     assert (grey[..., -1] - grey[..., 0] > 0.8).all()  # every clip still rises from the left edge to the right
+
+
+def uniform_flow(dx: float, dy: float, b: int = 4, size: int = 32) -> torch.Tensor:
+    """(B, 3, T, size, size) flow clips moving (dx, dy) pixels a frame everywhere, magnitude in channel 2."""
+    flow = torch.zeros(b, 3, 2, size, size)
+    flow[:, 0], flow[:, 1], flow[:, 2] = dx, dy, math.hypot(dx, dy)
+    return flow
+
+
+def test_a_mirrored_flow_clip_has_dx_negated():
+    flow = uniform_flow(2.0, 1.0)
+    mirrored = random_flip(flow, p=1.0, flow=True)
+    torch.testing.assert_close(mirrored[:, 0], -flow[:, 0])
+    torch.testing.assert_close(mirrored[:, 1:], flow[:, 1:])
+    torch.testing.assert_close(random_flip(flow, p=0.0, flow=True), flow)
+
+
+def test_a_cropped_flow_clip_has_its_vectors_scaled_by_the_resize():
+    """A box of a quarter of the image resized to the whole size: dx and dy grow by size / box side."""
+    flow = uniform_flow(2.0, 1.0)
+    generator = torch.Generator().manual_seed(0)
+    cropped = crop_view(flow, 32, (0.25, 0.25), generator, flow=True)  # (B, 3, T, 32, 32)
+    x_gain, y_gain = cropped[:, 0] / 2.0, cropped[:, 1] / 1.0  # (B, T, H, W) each
+    torch.testing.assert_close(x_gain * y_gain, torch.full_like(x_gain, 4.0))  # area 1/4: gains multiply to 4
+    assert (x_gain > 1.4).all() and (y_gain > 1.4).all()  # aspect in (0.5, 2): each side at most 1/sqrt(2)
+    torch.testing.assert_close(cropped[:, 2], torch.hypot(cropped[:, 0], cropped[:, 1]))
+    assert torch.equal(crop_view(flow, 32, (1.0, 1.0), generator, flow=True), flow)  # whole frame: unchanged
+
+
+def test_resize_flow_scales_the_vectors_with_the_image():
+    resized = resize_flow(uniform_flow(2.0, 1.0, size=16), (32, 48))  # (B, 3, T, 32, 48)
+    assert resized.shape[-2:] == (32, 48)
+    torch.testing.assert_close(resized[:, 0], torch.full_like(resized[:, 0], 6.0))  # 2 * 48 / 16
+    torch.testing.assert_close(resized[:, 1], torch.full_like(resized[:, 1], 2.0))  # 1 * 32 / 16

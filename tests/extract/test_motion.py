@@ -1,4 +1,4 @@
-"""Motion inputs: frame differences, Farneback flow on a known shift, precomputed flow files."""
+"""Motion inputs: grey frame differences, Farneback flow on a known shift, precomputed flow files."""
 
 import cv2
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hiermovie.errors import InputFileError
-from hiermovie.extract.motion import MOTION_INPUTS, farneback_flow, frame_differences, load_flow_file
+from hiermovie.extract.motion import MOTION_CHANNELS, MOTION_INPUTS, farneback_flow, grey_differences, load_flow_file
 
 
 def moving_bar(t: int = 6, size: int = 32) -> torch.Tensor:
@@ -17,33 +17,44 @@ def moving_bar(t: int = 6, size: int = 32) -> torch.Tensor:
     return clip
 
 
-def test_motion_inputs_are_the_three_sources():
-    assert MOTION_INPUTS == ("diff", "farneback", "flow_files")
+def test_motion_inputs_are_the_three_colourless_sources():
+    assert MOTION_INPUTS == ("grey_diff", "farneback", "flow_files")
+    assert MOTION_CHANNELS == {"grey_diff": 1, "farneback": 3, "flow_files": 3}
 
 
-@pytest.mark.parametrize("unit_rms", [False, True])
-def test_static_clip_has_no_motion(unit_rms):
+def test_static_clip_has_no_motion():
     still = torch.rand(2, 3, 1, 16, 16).expand(-1, -1, 5, -1, -1)  # (B, 3, T, H, W)
-    diff = frame_differences(still, unit_rms=unit_rms)
-    assert diff.shape == still.shape
+    diff = grey_differences(still)
+    assert diff.shape == (2, 1, 5, 16, 16)
     assert diff.abs().max() == 0
 
 
 def test_moving_bar_differs_exactly_where_it_moves():
     clip = moving_bar()
-    diff = frame_differences(clip)
+    diff = grey_differences(clip)
     assert diff[:, :, 0].abs().max() == 0  # no predecessor
     for i in range(1, clip.shape[2]):
-        moved = (clip[0, 0, i] != clip[0, 0, i - 1]).expand(3, -1, -1)  # (3, H, W)
-        assert diff[0, :, i][moved].abs().min() == 1
-        assert diff[0, :, i][~moved].abs().max() == 0
+        moved = clip[0, 0, i] != clip[0, 0, i - 1]  # (H, W)
+        assert diff[0, 0, i][moved].abs().min() > 0
+        assert diff[0, 0, i][~moved].abs().max() == 0
 
 
-def test_unit_rms_scales_each_clip_to_unit_root_mean_square():
+def test_each_clip_is_scaled_to_unit_root_mean_square():
     clips = torch.cat([0.1 * moving_bar(), moving_bar()])  # (2, 3, T, H, W), different contrast
-    diff = frame_differences(clips, unit_rms=True)
+    diff = grey_differences(clips)
     torch.testing.assert_close(diff.square().mean(dim=(1, 2, 3, 4)).sqrt(), torch.ones(2))
     torch.testing.assert_close(diff[0], diff[1])
+
+
+def test_an_isoluminant_colour_swap_leaves_the_grey_differences_unchanged():
+    red, green = torch.tensor([0.9, 0.2, 0.3]), torch.tensor([0.0, 0.0, 0.0])
+    luma = torch.tensor([0.299, 0.587, 0.114])
+    green[1] = (luma @ red - 0.114 * 0.5) / 0.587  # green with the red's luma
+    green[2] = 0.5
+    bar = moving_bar()  # (1, 3, T, H, W), white on black
+    as_red, as_green = bar * red.view(1, 3, 1, 1, 1), bar * green.view(1, 3, 1, 1, 1)
+    assert not torch.allclose(as_red, as_green)
+    torch.testing.assert_close(grey_differences(as_red), grey_differences(as_green))
 
 
 def textured_frames(shift: int, t: int = 3, size: int = 96) -> np.ndarray:

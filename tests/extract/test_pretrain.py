@@ -15,9 +15,9 @@ from hiermovie.checkpoint import save_checkpoint
 from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.distributed import replicas_in_sync
 from hiermovie.errors import HiermovieError
-from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES
+from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES, backbone_profile
 from hiermovie.extract.data import decode_into_memory
-from hiermovie.extract.pretrain import PretrainOptions, pretrain
+from hiermovie.extract.pretrain import PretrainOptions, make_views, pretrain
 from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs, load_backbone, probe_backbones, probe_verbs
 from hiermovie.runlog import read_log
 
@@ -49,8 +49,8 @@ def cli_pretrain(benchmark, out, *extra: str) -> list[str]:
     ]
 
 
-def train(data, out, steps, method="cvrl", workers=0, **options):
-    config = replace(TINY, method=method)
+def train(data, out, steps, method="cvrl", workers=0, motion_input="grey_diff", **options):
+    config = replace(TINY, method=method, motion_input=motion_input)
     return pretrain(
         config, data, out, PretrainOptions(device="cpu", workers=workers, max_steps=steps, progress=False, **options)
     )
@@ -70,7 +70,7 @@ def test_each_method_trains_and_resumes_to_the_same_losses(tiny_benchmark, tmp_p
 
 
 def test_modist_with_farneback_flow(tiny_benchmark, tmp_path):
-    result = train(tiny_benchmark / "kinetics" / "train", tmp_path / "run", 1, "modist", motion="farneback")
+    result = train(tiny_benchmark / "kinetics" / "train", tmp_path / "run", 1, "modist", motion_input="farneback")
     assert result["step"] == 1 and {"loss_vv", "loss_vm", "loss_mv"} <= set(read_log(tmp_path / "run" / "log.jsonl")[0])
 
 
@@ -233,3 +233,68 @@ def test_rerunning_a_finished_run_returns_its_summary_unchanged(tiny_benchmark, 
     again = train(data, tmp_path / "run", None, "supervised")
     assert again == first and "loss" in again and again["chance_loss"] > 0
     assert (tmp_path / "run" / "summary.json").read_text() == written
+
+
+# ---------------------------------------------------------------- the views each method trains on
+def views_of(frames: torch.Tensor, config, seed: int = 0, flow: torch.Tensor | None = None) -> tuple:
+    """`make_views` of uint8 frames (B, 2, T, H, W, 3) on the CPU with a seeded generator."""
+    batch = {"clips": frames, "labels": torch.zeros(len(frames), dtype=torch.long)}
+    if flow is not None:
+        batch["flow"] = flow
+    return make_views(batch, config, torch.Generator().manual_seed(seed), torch.device("cpu"))
+
+
+def test_modist_queries_come_from_both_view_policies():
+    """View 2 alone solarises (p 0.2): a bright grey clip comes out dark. Before, every query was view 1."""
+    config = replace(backbone_profile("tiny", "modist"), crop_size=16, color_strength=0.0, flip=False)
+    frames = torch.full((64, 2, config.num_frames, 16, 16, 3), 230, dtype=torch.uint8)  # 0.9 grey
+    query, key, motion_query, motion_key, key_order = views_of(frames, config)
+    dark = (query.mean(dim=(1, 2, 3, 4)) < 0).sum().item(), (key.mean(dim=(1, 2, 3, 4)) < 0).sum().item()
+    assert dark[0] > 0 and dark[1] > 0  # solarised clips among the queries and among the keys
+    assert sorted(key_order.tolist()) == list(range(64))
+
+
+def moving_square(colour: tuple[int, int, int], b: int = 4, t: int = 8, size: int = 32) -> torch.Tensor:
+    """uint8 (B, 2, T, size, size, 3): a square of `colour` moving right 2 px a frame on a grey set."""
+    frames = torch.full((b, 2, t, size, size, 3), 60, dtype=torch.uint8)
+    for i in range(t):
+        frames[:, :, i, 10:18, 4 + 2 * i : 12 + 2 * i] = torch.tensor(colour, dtype=torch.uint8)
+    return frames
+
+
+def test_a_colour_swap_of_the_character_leaves_the_motion_input_unchanged():
+    """Red or green (both brighter than the set) changes the views, not the motion clips: MoDist's motion
+    pathway must not be matched to the visual one by the character's colour."""
+    config = replace(backbone_profile("tiny", "modist"), crop_size=32)
+    red, green = moving_square((200, 40, 60)), moving_square((0, 117, 81))  # luma 90 and 78
+    with_red, with_green = views_of(red, config), views_of(green, config)
+    assert not torch.allclose(with_red[0], with_green[0])
+    for motion_red, motion_green in zip(with_red[2:4], with_green[2:4], strict=True):
+        assert motion_red.shape[1] == 1
+        torch.testing.assert_close(motion_red, motion_green, atol=0.02, rtol=0)
+
+
+def test_flow_gets_the_crop_and_flip_of_its_view_with_dx_negated_when_mirrored():
+    """A bar at a quarter of the width, its flow +1 px on the bar only: after each view's crop and flip the
+    flow's bar sits where the view's bar is, and points left exactly when the clip was mirrored."""
+    b, t, size = 32, 8, 32
+    config = replace(backbone_profile("tiny", "modist"), crop_size=size, crop_area=(0.9, 1.0), color_strength=0.0)
+    config = replace(config, motion_input="farneback")
+    frames = torch.zeros(b, 2, t, size, size, 3, dtype=torch.uint8)
+    frames[..., 6:10, :] = 100  # bar columns 6..9, below the solarisation threshold
+    flow = torch.zeros(b, 2, t, size, size, 3)
+    flow[..., 6:10, 0], flow[..., 6:10, 2] = 1.0, 1.0
+    query, key, motion_query, motion_key, _ = views_of(frames, config, flow=flow)
+    for view, motion in ((query, motion_query), (key, motion_key)):
+        view_column = view.mean(dim=(1, 2, 3)).argmax(dim=1)  # (B,) brightest column of each view
+        motion_column = motion[:, 2].mean(dim=(1, 2)).argmax(dim=1)  # (B,) strongest flow column
+        assert (view_column - motion_column).abs().max() <= 1
+        mirrored = view_column > size // 2  # the bar started in the left half
+        dx = motion[:, 0].sum(dim=(1, 2, 3))  # (B,)
+        assert 0 < mirrored.sum() < b and ((dx < 0) == mirrored).all()
+
+
+def test_the_two_cvrl_views_of_the_same_frames_differ():
+    config = replace(backbone_profile("tiny", "cvrl"), crop_size=32)
+    view_a, view_b = views_of(moving_square((200, 40, 60)), config)
+    assert not torch.allclose(view_a, view_b)
