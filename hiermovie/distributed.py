@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.distributed.nn.functional import all_gather as all_gather_with_grad
 
 from hiermovie.device import resolve_device
 
@@ -39,16 +40,15 @@ def init_distributed(device_name: str = "auto") -> Distributed:
 def gather_rows(local: torch.Tensor) -> tuple[torch.Tensor, int]:
     """All ranks' rows stacked in rank order, and where this rank's rows start.
 
-    Shape: (B, D) -> (world * B, D). Other ranks' rows carry no gradient; this rank's rows are
-    `local` itself, so gradients flow to the local batch (the usual cross-replica negatives).
+    Shape: (B, D) -> (world * B, D). The gather is autograd-aware: its backward sums over ranks the
+    gradient every rank's loss sends to these rows, so other ranks' queries reach this rank's batch
+    (CVRL's cross-replica concat) and DDP's mean over ranks is the gradient of the global batch's mean
+    loss. Inputs without gradient (queue keys) gather as plain values.
     """
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return local, 0
-    gathered = [torch.empty_like(local) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, local.detach().contiguous())
-    rank = dist.get_rank()
-    gathered[rank] = local
-    return torch.cat(gathered), rank * local.shape[0]
+    gathered = all_gather_with_grad(local)  # world x (B, D)
+    return torch.cat(gathered), dist.get_rank() * local.shape[0]
 
 
 def all_reduce_mean(value: float, device: torch.device) -> float:

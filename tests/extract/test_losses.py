@@ -207,3 +207,43 @@ def test_chance_loss_is_each_loss_at_uninformative_embeddings():
     logits = torch.zeros(6, 5)  # (B, C): a classifier that knows nothing
     supervised = F.cross_entropy(logits, torch.arange(6) % 5)
     assert chance_loss(replace(config, method="supervised"), 5) == pytest.approx(supervised.item())
+
+
+# ---------------------------------------------------------------- fp32 under bf16 autocast
+def _bf16_rows(rows: int, dim: int, seed: int) -> torch.Tensor:
+    """Float32 rows that bf16 holds exactly, L2-normalised around one shared direction (logits near 1 / T,
+    where a bf16 matmul rounds by ~0.03). (rows, dim)"""
+    shared = torch.randn(1, dim, generator=torch.Generator().manual_seed(0))  # (1, D)
+    noise = torch.randn(rows, dim, generator=torch.Generator().manual_seed(seed))  # (rows, D)
+    return F.normalize(shared + noise, dim=1).to(torch.bfloat16).float()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_nt_xent_under_bf16_autocast_is_the_fp32_loss(dtype):
+    world, batch, dim = 2, 8, 64
+    all_a, all_b = _bf16_rows(world * batch, dim, seed=50), _bf16_rows(world * batch, dim, seed=51)  # (N, D)
+    expected = nt_xent_loss(all_a[batch:], all_b[batch:], 0.1, all_a, all_b, offset=batch)  # fp32, no autocast
+    z_a, z_b = all_a[batch:].to(dtype).requires_grad_(), all_b[batch:].to(dtype).requires_grad_()  # rank 1 of 2
+    gathered_a, gathered_b = torch.cat([all_a[:batch].to(dtype), z_a]), torch.cat([all_b[:batch].to(dtype), z_b])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = nt_xent_loss(z_a, z_b, 0.1, gathered_a, gathered_b, offset=batch)
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(expected.item(), abs=1e-5)
+    got.backward()
+    assert z_a.grad is not None and z_a.grad.dtype == dtype and z_a.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_moco_and_modist_under_bf16_autocast_are_the_fp32_losses(dtype):
+    q, k, queue = _bf16_rows(8, 64, seed=52), _bf16_rows(8, 64, seed=53), _bf16_rows(256, 64, seed=54)
+    expected = moco_nce_loss(q, k, queue, 0.1)  # fp32, no autocast
+    expected_modist, _ = modist_loss(q, k, k, q, queue, queue, 0.1, 1.0)
+    query, key, negatives = q.to(dtype).requires_grad_(), k.to(dtype), queue.to(dtype)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = moco_nce_loss(query, key, negatives, 0.1)
+        got_modist, _ = modist_loss(query, key, key, query, negatives, negatives, 0.1, 1.0)
+    assert got.dtype == got_modist.dtype == torch.float32
+    assert got.item() == pytest.approx(expected.item(), abs=1e-5)
+    assert got_modist.item() == pytest.approx(expected_modist.item(), abs=1e-5)
+    got.backward()
+    assert query.grad is not None and query.grad.dtype == dtype and query.grad.abs().sum() > 0

@@ -1,22 +1,28 @@
 """Backbone training end to end on the tiny benchmark: each method trains and resumes to the same
-losses, unreadable videos are skipped and counted, DDP replicas stay in sync under torchrun."""
+losses, unreadable videos are skipped and counted, DDP replicas stay in sync under torchrun, and the
+gathered NT-Xent's gradient over 2 ranks is the 1-process gradient."""
 
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 
 from hiermovie.checkpoint import save_checkpoint
 from hiermovie.datasets.video_folder import load_video_folder
-from hiermovie.distributed import replicas_in_sync
+from hiermovie.distributed import gather_rows, replicas_in_sync
 from hiermovie.errors import HiermovieError
 from hiermovie.extract.config import BACKBONE_PROFILES, VERB_FINETUNE_PROFILES, backbone_profile
 from hiermovie.extract.data import decode_into_memory
+from hiermovie.extract.losses import nt_xent_loss
 from hiermovie.extract.pretrain import PretrainOptions, make_views, pretrain
 from hiermovie.extract.verbs import VerbRunOptions, finetune_verbs, load_backbone, probe_backbones, probe_verbs
 from hiermovie.runlog import read_log
@@ -174,6 +180,63 @@ def test_the_sync_check_detects_diverged_replicas():
     port = 29500 + torch.randint(0, 2000, ()).item()
     mp.spawn(_diverge, args=(port, results), nprocs=2)
     assert dict(results) == {0: (True, False), 1: (True, False)}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _global_views() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two views of a global batch of 8 and the weight of a shared linear head. (8, 6), (8, 6), (5, 6)"""
+    generator = torch.Generator().manual_seed(0)
+    x_a, x_b, weight = (
+        torch.randn(*shape, generator=generator, dtype=torch.float64) for shape in ((8, 6), (8, 6), (5, 6))
+    )
+    return x_a, x_b, weight
+
+
+def _cross_rank_nt_xent_grad(rank: int, port: int, out: str) -> None:
+    """Half of the global batch per rank, CVRL's gathered NT-Xent, then DDP's mean of the head's gradient."""
+    torch_dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2, timeout=timedelta(seconds=30)
+    )
+    x_a, x_b, weight = _global_views()
+    weight.requires_grad_()
+    rows = slice(4 * rank, 4 * (rank + 1))
+    z_a, z_b = F.normalize(x_a[rows] @ weight.T, dim=1), F.normalize(x_b[rows] @ weight.T, dim=1)  # (4, 5)
+    all_a, offset = gather_rows(z_a)  # (8, 5)
+    all_b, _ = gather_rows(z_b)
+    nt_xent_loss(z_a, z_b, 0.2, all_a, all_b, offset).backward()
+    torch_dist.all_reduce(weight.grad)
+    with torch.no_grad():  # as the queue callers: integer ids, no graph
+        ids, _ = gather_rows(torch.arange(4) + 4 * rank)  # (8,)
+    if rank == 0:
+        torch.save({"grad": weight.grad / 2, "all_a": all_a.detach(), "ids": ids}, out)
+    torch_dist.destroy_process_group()
+
+
+def test_two_rank_nt_xent_gradient_is_the_one_process_gradient(tmp_path):
+    """DDP's mean over 2 ranks of the gathered NT-Xent's gradient is the 1-process gradient on the global batch."""
+    out = tmp_path / "rank0.pt"
+    context = mp.start_processes(
+        _cross_rank_nt_xent_grad, args=(_free_port(), str(out)), nprocs=2, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + 60
+    while not context.join(timeout=max(deadline - time.monotonic(), 0.1)):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the 2-process run did not finish in 60 s")
+    x_a, x_b, weight = _global_views()
+    weight.requires_grad_()
+    z_a, z_b = F.normalize(x_a @ weight.T, dim=1), F.normalize(x_b @ weight.T, dim=1)  # (8, 5)
+    nt_xent_loss(z_a, z_b, 0.2).backward()
+    got = torch.load(out)
+    torch.testing.assert_close(got["all_a"], z_a.detach(), rtol=1e-12, atol=0)
+    assert got["ids"].tolist() == list(range(8))
+    torch.testing.assert_close(got["grad"], weight.grad, rtol=1e-9, atol=1e-12)
 
 
 def test_cli_pretrain_reports_a_bad_method(tmp_path):

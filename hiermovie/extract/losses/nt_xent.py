@@ -7,6 +7,11 @@ For the local row i of a global batch of N clips (two views a and b each):
 and l_i^b likewise with a and b swapped. This is CVRL's `losses.py::contrastive_loss` (logits_ab and
 logits_aa with the self-similarity masked out, negatives gathered from every replica). CVRL sums the two
 directions; we average them, which only halves the scale (notes `lvu_and_backbone.md` section C).
+
+The gather must be autograd-aware (`hiermovie.distributed.gather_rows` is): each row's gradient from every
+rank's queries returns to the rank that owns the row, so DDP's mean over ranks is the gradient of this loss on
+the global batch, as with CVRL's cross-replica concat. Similarities and cross-entropy run in fp32 (at least)
+whatever the autocast state; gradients flow back to inputs of any float dtype.
 """
 
 import torch
@@ -29,8 +34,8 @@ def nt_xent_loss(
         z_b: L2-normalised projections of view b of the local batch.
         temperature: softmax temperature T (CVRL uses 0.1).
         all_a: view a of the global batch gathered across DDP ranks, or None for the local `z_a`.
-        all_b: view b of the global batch, or None for the local `z_b`. Used exactly as given, so the
-            caller inserts the local tensors at rows [offset, offset + B) to let gradients flow through them.
+        all_b: view b of the global batch, or None for the local `z_b`. Used exactly as given: gradients
+            reach other ranks' rows only if the gather carries them (`gather_rows` does).
         offset: first row of the local batch inside `all_a`/`all_b` (rank * B).
 
     Returns:
@@ -63,4 +68,6 @@ def nt_xent_loss(
         logits = torch.cat([logits_ab, logits_aa], dim=1)  # (B, 2N)
         return F.cross_entropy(logits, labels)
 
-    return 0.5 * (one_direction(z_a, all_b, all_a) + one_direction(z_b, all_a, all_b))
+    with torch.autocast(z_a.device.type, enabled=False):  # fp32 logits: bf16 ones are off by ~0.03 at T = 0.1
+        z_a, z_b, all_a, all_b = (t.to(torch.promote_types(t.dtype, torch.float32)) for t in (z_a, z_b, all_a, all_b))
+        return 0.5 * (one_direction(z_a, all_b, all_a) + one_direction(z_b, all_a, all_b))
