@@ -104,7 +104,8 @@ def plot_retrieval_strips(rows: Sequence[Sequence[tuple[np.ndarray, str]]], path
 
 
 def event_frame(video_path: Path, start_sec: float | Fraction, end_sec: float | Fraction, size: int = 96) -> np.ndarray:
-    """The frame at the centre of [start_sec, end_sec) of a video, resized to (size, size, 3) uint8.
+    """The frame at the centre of [start_sec, end_sec) of a video, short side scaled to `size`, centre
+    square: (size, size, 3) uint8.
 
     The index is int(centre * fps) with the video's exact frame rate (as `center_frame`), clipped to the
     last frame. Times are taken exactly: pass `Fraction`s where a float's binary value would round down.

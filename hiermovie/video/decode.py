@@ -5,6 +5,10 @@ frame rate (decord's `get_avg_fps()` is a float) and rejects missing, empty and 
 decord sees them: decord prints its own open errors to stderr, past any log level. No input we tried
 (zero bytes, text, random bytes, truncated mp4 with and without faststart, holes in the data, audio only,
 a PNG, a directory) crashed either library; they raise, and we translate.
+
+An int `size` scales the short side to `size`, keeping the aspect ratio, then crops the centre `size x size`
+square (as released Kinetics models are evaluated); `centre_crop=False` keeps the whole short-side-scaled
+frame. A `(H, W)` tuple resizes to exactly that.
 """
 
 import os
@@ -45,7 +49,30 @@ class VideoInfo:
 
 def probe_video(path: str | Path, backend: str = "auto") -> VideoInfo:
     """Frame count, frame rate and size of a video, without decoding any frame."""
-    return _load(path, lambda info: [], None, backend, threads=1)[0]
+    return _load(path, lambda info: [], None, backend, threads=1, centre_crop=False)[0]
+
+
+def short_side_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(H, W) of a height x width frame scaled so its short side is `short_side`; the long side is rounded."""
+    if height <= width:
+        return short_side, round(width * short_side / height)
+    return round(height * short_side / width), short_side
+
+
+def centre_offset(height: int, width: int) -> int:
+    """Offset along the long side of the centred min(height, width) square."""
+    return abs(width - height) // 2
+
+
+def square_crop(frames: np.ndarray, offset: int) -> np.ndarray:
+    """The min(H, W) square of (..., H, W, C) frames starting `offset` pixels along the long side."""
+    height, width = frames.shape[-3:-1]
+    side = min(height, width)
+    if not 0 <= offset <= max(height, width) - side:
+        raise ValueError(f"square offset {offset} outside a {height}x{width} frame")
+    if height > width:
+        return frames[..., offset : offset + side, :, :]  # (..., side, side, C)
+    return frames[..., offset : offset + side, :]  # (..., side, side, C)
 
 
 def read_frames(
@@ -54,15 +81,18 @@ def read_frames(
     size: int | tuple[int, int] | None = None,
     backend: str = "auto",
     threads: int = 1,
+    centre_crop: bool = True,
 ) -> np.ndarray:
-    """Frames at `indices` (any order, repeats allowed), decoded in one pass, resized to `size` (H, W).
+    """Frames at `indices` (any order, repeats allowed), decoded in one pass, resized to `size`.
 
-    Shape: (len(indices), H, W, 3) uint8 RGB; an int `size` means a square. `threads`: decord's decoding
+    Shape: (len(indices), H, W, 3) uint8 RGB. An int `size` scales the short side to `size` and crops the
+    centre (size, size) square; with `centre_crop=False` the frames stay (size, long side) or (long side,
+    size). A tuple `size` is the exact (H, W); None keeps the video's own size. `threads`: decord's decoding
     threads for this one video (0: one per core). 1 by default: callers decode several videos in parallel
     (DataLoader workers, thread pools), and on 2 cores two 1-thread decoders read 1.9x the 64 px clips of two
     auto-threaded ones (`make bench`, README "Performance").
     """
-    return _load(path, lambda info: indices, size, backend, threads)[1]
+    return _load(path, lambda info: indices, size, backend, threads, centre_crop)[1]
 
 
 def read_selected(
@@ -71,17 +101,24 @@ def read_selected(
     size: int | tuple[int, int] | None = None,
     backend: str = "auto",
     threads: int = 1,
+    centre_crop: bool = True,
 ) -> tuple[VideoInfo, np.ndarray]:
     """The frames `select(info)` picks from the video's `VideoInfo`, with that info: one open of the file
-    where `probe_video` then `read_frames` would open it twice. `select` may raise `VideoDecodeError`."""
-    return _load(path, select, size, backend, threads)
+    where `probe_video` then `read_frames` would open it twice. `select` may raise `VideoDecodeError`.
+    `size` and `centre_crop` as in `read_frames`."""
+    return _load(path, select, size, backend, threads, centre_crop)
 
 
 def read_video(
-    path: str | Path, size: int | tuple[int, int] | None = None, backend: str = "auto", threads: int = 1
+    path: str | Path,
+    size: int | tuple[int, int] | None = None,
+    backend: str = "auto",
+    threads: int = 1,
+    centre_crop: bool = True,
 ) -> tuple[VideoInfo, np.ndarray]:
-    """Every frame of a video with its `VideoInfo`. Shape: (num_frames, H, W, 3) uint8 RGB."""
-    return _load(path, lambda info: None, size, backend, threads)
+    """Every frame of a video with its `VideoInfo`. Shape: (num_frames, H, W, 3) uint8 RGB; `size` and
+    `centre_crop` as in `read_frames`."""
+    return _load(path, lambda info: None, size, backend, threads, centre_crop)
 
 
 def write_video(
@@ -134,9 +171,10 @@ def _load(
     size: int | tuple[int, int] | None,
     backend: str,
     threads: int,
+    centre_crop: bool,
 ) -> tuple[VideoInfo, np.ndarray]:
     """The one decode path: check the file, read the header, then decord (or PyAV on failure); the frames
-    `select(info)` names (None: all)."""
+    `select(info)` names (None: all), resized as `read_frames` says."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     path = Path(path)
@@ -146,20 +184,35 @@ def _load(
         raise VideoDecodeError(path, "not a file")
     if path.stat().st_size == 0:
         raise VideoDecodeError(path, "empty file (0 bytes)")
-    hw = (size, size) if isinstance(size, int) else size  # (H, W) or None
     if backend != "pyav":
         header = _pyav_info(path, count_frames=False)
+        hw = _decoded_shape(header, size)
         height, width = hw or (-1, -1)  # -1: decord keeps the native size
         try:
             reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=threads)
             info = replace(header, num_frames=len(reader))
-            return info, _gather(info, select(info), hw, lambda unique: reader.get_batch(unique).asnumpy())
+            frames = _gather(info, select(info), hw, lambda unique: reader.get_batch(unique).asnumpy())
+            return info, _crop(frames, size, centre_crop)
         except (decord.DECORDError, RuntimeError) as err:  # decord raises RuntimeError when it cannot open
             if backend == "decord":
                 reason = re.sub(r"(\[[\d:]+\] \S+:\d+: )+", "", str(err))[:160]  # drop log-line prefixes
                 raise VideoDecodeError(path, f"truncated or corrupt: decord: {reason}") from err
     info = _pyav_info(path, count_frames=True)
-    return info, _gather(info, select(info), hw, lambda unique: _pyav_decode(path, unique, hw))
+    hw = _decoded_shape(info, size)
+    frames = _gather(info, select(info), hw, lambda unique: _pyav_decode(path, unique, hw))
+    return info, _crop(frames, size, centre_crop)
+
+
+def _decoded_shape(info: VideoInfo, size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """(H, W) the decoder resizes to: the short side scaled to an int `size`, a tuple as is, None: native."""
+    return short_side_shape(info.height, info.width, size) if isinstance(size, int) else size
+
+
+def _crop(frames: np.ndarray, size: int | tuple[int, int] | None, centre_crop: bool) -> np.ndarray:
+    """The centre square of (N, H, W, 3) frames decoded for an int `size`; other frames as they are."""
+    if not (centre_crop and isinstance(size, int)):
+        return frames
+    return np.ascontiguousarray(square_crop(frames, centre_offset(*frames.shape[1:3])))  # (N, size, size, 3)
 
 
 def _gather(

@@ -41,3 +41,13 @@ def coded_video(tmp_path_factory) -> Path:
 def coded_video_112(tmp_path_factory) -> Path:
     """90 frames, 112x112, 30 fps."""
     return _write_coded_video(tmp_path_factory.mktemp("coded") / "coded112.mp4", 90, 112)
+
+
+@pytest.fixture(scope="session")
+def widescreen_video(tmp_path_factory) -> Path:
+    """12 frames, 320x180 (16:9), 30 fps: black with a white 90x90 square in the centre."""
+    frame = np.zeros((180, 320, 3), np.uint8)
+    frame[45:135, 115:205] = 255
+    path = tmp_path_factory.mktemp("wide") / "wide320x180.mp4"
+    write_video(path, [frame] * 12)
+    return path

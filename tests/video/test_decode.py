@@ -8,7 +8,17 @@ from PIL import Image
 
 from hiermovie.datasets.synth.framecode import read_frame_code
 from hiermovie.errors import VideoDecodeError
-from hiermovie.video.decode import BACKENDS, probe_video, read_frames, read_selected, read_video, write_video
+from hiermovie.video.decode import (
+    BACKENDS,
+    centre_offset,
+    probe_video,
+    read_frames,
+    read_selected,
+    read_video,
+    short_side_shape,
+    square_crop,
+    write_video,
+)
 
 ASKED = [0, 5, 5, 89, 30, 1]  # out of order, with a repeat
 
@@ -26,6 +36,56 @@ def test_read_frames_returns_the_frames_asked_for(request, video, size, backend)
 def test_read_frames_resizes(coded_video_112, backend, size, shape):
     frames = read_frames(coded_video_112, [3, 1, 3], size=size, backend=backend)
     assert frames.shape == (3, *shape, 3) and frames.dtype == np.uint8
+
+
+def _square_size(frame: np.ndarray) -> tuple[int, int]:
+    """Height and width in pixels of the bright object on a dark (H, W, 3) frame."""
+    bright = frame.mean(axis=-1) > 127  # (H, W)
+    return int(bright.any(axis=1).sum()), int(bright.any(axis=0).sum())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_int_size_scales_the_short_side_and_crops_the_centre(widescreen_video, backend):
+    frames = read_frames(widescreen_video, [0, 11], size=64, backend=backend)
+    assert frames.shape == (2, 64, 64, 3)
+    height, width = _square_size(frames[0])  # 90 px of the 180 px short side: 32 px
+    assert abs(height - 32) <= 1 and abs(width - 32) <= 1, (height, width)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_without_the_centre_crop_the_whole_width_stays(widescreen_video, backend):
+    info, frames = read_video(widescreen_video, size=64, backend=backend, centre_crop=False)
+    assert frames.shape == (12, 64, 114, 3)  # 320 * 64 / 180 = 113.8
+    height, width = _square_size(frames[0])
+    assert abs(height - 32) <= 1 and abs(width - 32) <= 1, (height, width)
+    np.testing.assert_array_equal(read_video(widescreen_video, size=64, backend=backend)[1], frames[:, :, 25:89])
+
+
+@pytest.mark.parametrize(
+    "height, width, short_side, shape",
+    [
+        (180, 320, 64, (64, 114)),  # landscape 16:9
+        (320, 180, 64, (114, 64)),  # portrait
+        (112, 112, 64, (64, 64)),  # square
+        (64, 64, 64, (64, 64)),  # already the size
+        (181, 321, 63, (63, 112)),  # odd: 321 * 63 / 181 = 111.7
+        (240, 320, 112, (112, 149)),  # 4:3, 149.3
+        (90, 30, 10, (30, 10)),  # upscaled long side
+    ],
+)
+def test_short_side_shape(height, width, short_side, shape):
+    assert short_side_shape(height, width, short_side) == shape
+
+
+def test_square_crop_moves_along_the_long_side():
+    landscape = np.arange(4 * 7).reshape(1, 4, 7, 1)  # (N, H, W, C)
+    assert square_crop(landscape, 3).shape == (1, 4, 4, 1)
+    np.testing.assert_array_equal(square_crop(landscape, 3), landscape[:, :, 3:7])
+    portrait = landscape.transpose(0, 2, 1, 3)  # (1, 7, 4, 1)
+    np.testing.assert_array_equal(square_crop(portrait, 1), portrait[:, 1:5])
+    assert centre_offset(4, 7) == centre_offset(7, 4) == 1 and centre_offset(5, 5) == 0
+    with pytest.raises(ValueError, match="offset 4 outside a 4x7 frame"):
+        square_crop(landscape, 4)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
