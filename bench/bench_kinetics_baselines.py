@@ -61,22 +61,33 @@ def load_trained_backbone(checkpoint: Path):
     return config, method, backbone_of(method)
 
 
+@torch.inference_mode()
+def pooled_features(backbone: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
+    """The backbone's pooled features of uint8 clips (N, T, S, S, 3), in eval mode. Shape: (N, D)."""
+    training = backbone.training
+    backbone.eval()
+    features = torch.cat([backbone(normalize(to_float_clips(batch))) for batch in frames.split(64)])  # (N, D)
+    backbone.train(training)
+    return features
+
+
+def kinetics_probe(backbone: torch.nn.Module, train: tuple, val: tuple) -> float:
+    """Val accuracy of a linear probe on the frozen pooled features; `train`, `val`: (uint8 clips, labels)."""
+    return linear_accuracy(pooled_features(backbone, train[0]), train[1], pooled_features(backbone, val[0]), val[1])
+
+
 def backbone_rows(checkpoint: Path, train_paths, train_y, val_paths, val_y) -> dict[str, float]:
     """A linear probe on the network's frozen pooled features; a supervised network's own val accuracy."""
     config, method, backbone = load_trained_backbone(checkpoint)
-
-    @torch.inference_mode()
-    def features(paths) -> torch.Tensor:
-        frames = centre_frames(paths, config.sampling_rate, config.crop_size)  # (N, T, S, S, 3)
-        clips = normalize(to_float_clips(torch.from_numpy(frames)))  # (N, 3, T, S, S)
-        return torch.cat([backbone(batch) for batch in clips.split(32)])  # (N, D)
-
-    train_features, val_features = features(train_paths), features(val_paths)
+    train_frames, val_frames = (
+        torch.from_numpy(centre_frames(paths, config.sampling_rate, config.crop_size))
+        for paths in (train_paths, val_paths)
+    )  # (N, T, S, S, 3) each
     name = backbone_name(config, checkpoint)
-    rows = {f"{name} features + linear": linear_accuracy(train_features, train_y, val_features, val_y)}
+    rows = {f"{name} features + linear": kinetics_probe(backbone, (train_frames, train_y), (val_frames, val_y))}
     if config.method == "supervised":
         with torch.inference_mode():
-            predicted = method.classifier(val_features).argmax(1)  # (N,)
+            predicted = method.classifier(pooled_features(backbone, val_frames)).argmax(1)  # (N,)
         rows[f"{name}, its classifier"] = (predicted == val_y).float().mean().item()
     return rows
 

@@ -41,9 +41,9 @@ DEMO_GRID_RUNS = 2
 # the demo's backbone: supervised pretraining is the one that learns verbs on the benchmark in the tiny
 # budget (README "Backbone pretraining on the benchmark": probes of every method)
 DEMO_BACKBONE = "supervised"
-# 3 of the tiny profile's 4 epochs (525 steps, not 700; `make claims` keeps 4): on the 64 px demo benchmark,
-# seed 0, the verb probe reaches Acc@1 36.0 after 3 epochs, 39.5 after 4, 17.0 from a random init
-DEMO_BACKBONE_EPOCHS = 3
+# 6 of the tiny profile's 18 epochs (522 steps of 32 clips, about 1.5 minutes on 2 cores; `make claims` and
+# `make table4` keep 18)
+DEMO_BACKBONE_EPOCHS = 6
 
 
 def run_demo(out: Path, size: str = "demo", seed: int = 0, jobs: int | None = None) -> Path:

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from hiermovie.device import decoding_share, resolve_device
+from hiermovie.device import autocast, cpu_has_native_bf16, decoding_share, resolve_device
 from hiermovie.errors import HiermovieError
 
 
@@ -44,3 +44,29 @@ def test_explicit_workers_leave_torch_the_other_cores_and_a_gpu_leaves_threads_a
     assert torch.get_num_threads() == before
     with decoding_share(torch.device("cuda"), None) as workers:
         assert workers == 2 and torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),
+        ("fpu sse2 amx_bf16 amx_tile", True),
+        ("fpu avx2 avx512f", False),
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert cpu_has_native_bf16(cpuinfo) is native
+    assert cpu_has_native_bf16(tmp_path / "absent") is False
+
+
+def test_cpu_autocast_is_bf16_only_when_asked_and_the_cpu_has_it(monkeypatch):
+    cpu = torch.device("cpu")
+    x = torch.randn(4, 4)
+    with autocast(cpu):
+        assert (x @ x).dtype == torch.float32
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr("hiermovie.device.cpu_has_native_bf16", lambda native=native: native)
+        with autocast(cpu, cpu_bf16=True):
+            assert (x @ x).dtype == expected

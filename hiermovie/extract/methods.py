@@ -143,14 +143,14 @@ def grouped_forward(network: nn.Module, clips: torch.Tensor, order: torch.Tensor
 
 
 class Supervised(nn.Module):
-    def __init__(self, *, backbone: SlowD, classifier: nn.Module):
+    def __init__(self, *, backbone: SlowD, classifier: nn.Module, label_smoothing: float = 0.0):
         super().__init__()
-        self.backbone, self.classifier = backbone, classifier
+        self.backbone, self.classifier, self.label_smoothing = backbone, classifier, label_smoothing
 
     def forward(self, view: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = self.classifier(self.backbone(view))  # (B, C)
+        logits = self.classifier(self.backbone(view)).float()  # (B, C), the loss in fp32 under autocast
         accuracy = (logits.argmax(1) == labels).float().mean().item()
-        return F.cross_entropy(logits, labels), {"accuracy": accuracy}
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing), {"accuracy": accuracy}
 
 
 def build_method(config: BackboneConfig, num_classes: int) -> CVRL | MoDist | Supervised:
@@ -175,7 +175,8 @@ def build_method(config: BackboneConfig, num_classes: int) -> CVRL | MoDist | Su
             key_bn_groups=config.key_bn_groups,
         )
     if config.method == "supervised":
-        return Supervised(backbone=backbone, classifier=nn.Linear(backbone.feature_dim, num_classes))
+        classifier = nn.Linear(backbone.feature_dim, num_classes)
+        return Supervised(backbone=backbone, classifier=classifier, label_smoothing=config.label_smoothing)
     raise ValueError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}")
 
 

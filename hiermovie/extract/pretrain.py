@@ -4,6 +4,7 @@ RUN/log.jsonl, RUN/loss.png, RUN/skipped.txt (videos that could not be read) and
 complete, RUN/summary.json."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class PretrainOptions:
     # decode every video once into memory when all frames at the training size fit in this many GiB (single
     # process, --workers unset); later epochs then index frames and every core computes. 0: always decode
     memory_gib: float = 4.0
+    # bf16 autocast on a CPU with bf16 instructions (device.cpu_has_native_bf16; fp32 elsewhere); losses stay fp32
+    cpu_bf16: bool = True
+    # called with (epoch, the Slow-D) after each epoch; what it returns joins that step's log record
+    epoch_end: Callable[[int, torch.nn.Module], dict] | None = None
     progress: bool = True
 
 
@@ -115,7 +120,7 @@ def _pretrain(config, data, out, options, dist, in_memory=None) -> dict:
         generator = torch.Generator(dist.device).manual_seed(options.seed * 1_000_003 + index * 1009 + dist.rank)
         if isinstance(method, MoDist):
             method.update_momentum(config.momentum)
-        with autocast(dist.device):
+        with autocast(dist.device, options.cpu_bf16):
             return model(*make_views(batch, config, generator, dist.device))
 
     chance = chance_loss(config, len(label_names(videos)))
@@ -135,6 +140,7 @@ def _pretrain(config, data, out, options, dist, in_memory=None) -> dict:
         extra_state=lambda: {"backbone": backbone_of(method).state_dict(), "label_names": label_names(videos)},
         progress=options.progress,
         chance_loss=chance,
+        epoch_end=None if options.epoch_end is None else lambda epoch: options.epoch_end(epoch, backbone_of(method)),
     )
     if "loss" not in record and (out / "summary.json").is_file():  # a finished run, reused: its summary stands
         return json.loads((out / "summary.json").read_text())

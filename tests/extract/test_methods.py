@@ -60,13 +60,13 @@ def test_modist_keys_are_computed_in_shuffled_groups_and_queries_in_the_whole_ba
     assert torch.isfinite(loss)
 
 
-def test_tiny_gives_the_contrastive_methods_crops_flips_and_full_colour_jitter():
+def test_tiny_gives_the_contrastive_methods_crops_and_flips():
     supervised = backbone_profile("tiny", "supervised")
     assert (supervised.crop_area, supervised.flip) == ((1.0, 1.0), False)
     for method in ("cvrl", "modist"):
         config = backbone_profile("tiny", method)
         assert config.method == method
-        assert (config.crop_area, config.flip, config.color_strength) == ((0.3, 1.0), True, 1.0)
+        assert (config.crop_area, config.flip, config.epochs) == ((0.3, 1.0), True, 12)
 
 
 def test_the_tiny_motion_network_has_the_papers_eight_stem_channels_on_its_input():

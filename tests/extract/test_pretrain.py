@@ -361,3 +361,18 @@ def test_the_two_cvrl_views_of_the_same_frames_differ():
     config = replace(backbone_profile("tiny", "cvrl"), crop_size=32)
     view_a, view_b = views_of(moving_square((200, 40, 60)), config)
     assert not torch.allclose(view_a, view_b)
+
+
+def test_epoch_end_sees_the_backbone_after_every_epoch_and_its_numbers_are_logged(tiny_benchmark, tmp_path):
+    seen = []
+
+    def epoch_end(epoch, backbone):
+        seen.append((epoch, type(backbone).__name__, backbone.training))
+        return {"probe": float(epoch)}
+
+    data = tiny_benchmark / "kinetics" / "train"
+    steps_per_epoch = len(load_video_folder(data)) // TINY.batch_size
+    train(data, tmp_path / "run", 2 * steps_per_epoch, "supervised", epoch_end=epoch_end)
+    assert seen == [(0, "SlowD", True), (1, "SlowD", True)]
+    logged = [r["probe"] for r in read_log(tmp_path / "run" / "log.jsonl") if "probe" in r]
+    assert logged == [0.0, 1.0]
