@@ -152,10 +152,13 @@ def test_verb_finetuning_and_probe_score_vidsitu_metrics(tiny_benchmark, tmp_pat
     assert together == {"random": alone, "finetuned": probe}
 
 
-def test_two_process_torchrun_keeps_replicas_in_sync(tiny_benchmark, tmp_path):
+@pytest.mark.parametrize("method", ["cvrl", "modist"])
+def test_two_process_torchrun_keeps_replicas_in_sync(tiny_benchmark, tmp_path, method):
+    """MoDist too: its key encoders, updated by momentum and never by the optimiser, and its queues, filled
+    with every rank's keys, must stay identical on both ranks."""
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hiermovie"]
-    command += cli_pretrain(tiny_benchmark, out, "--max-steps", "2")
+    command += cli_pretrain(tiny_benchmark, out, "--max-steps", "2", "--method", method)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     records = read_log(out / "log.jsonl")
