@@ -61,7 +61,7 @@ def kinetics_clips(benchmark: Path, config) -> dict[str, tuple[torch.Tensor, tor
 
 
 def run_row(row: str, seed: int, benchmark: Path, out: Path, kinetics: dict, finetune: bool) -> dict:
-    """Pretrain (unless random init), probe on both parts, optionally finetune; the scores and the pretraining's numbers."""
+    """Pretrain (unless random init), probe both parts, optionally finetune: the scores and the pretraining numbers."""
     probe_config = VERB_FINETUNE_PROFILES["tiny"]
     options = VerbRunOptions(device="cpu", seed=seed, progress=False)
     config, checkpoint, result = backbone_profile("tiny", "supervised"), None, {}
