@@ -45,6 +45,12 @@ def centre_frames(paths: list[Path], step: int, size: int) -> np.ndarray:
     return np.stack(clips)
 
 
+def kinetics_split(benchmark: Path, split: str, step: int, size: int) -> tuple[np.ndarray, torch.Tensor]:
+    """`centre_frames` of every clip of a Kinetics-style split, (N, SPAN / step, size, size, 3), and labels (N,)."""
+    videos = load_video_folder(benchmark / "kinetics" / split)
+    return centre_frames([v.path for v in videos], step, size), torch.tensor([v.label for v in videos])
+
+
 def linear_accuracy(train: np.ndarray, train_y: torch.Tensor, val: np.ndarray, val_y: torch.Tensor) -> float:
     """Val accuracy of a logistic regression on standardised features."""
     x, v = torch.as_tensor(train, dtype=torch.float32), torch.as_tensor(val, dtype=torch.float32)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from bench_kinetics_baselines import centre_frames, kinetics_probe
+from bench_kinetics_baselines import kinetics_probe, kinetics_split
 
 from hiermovie.datasets.video_folder import label_names, load_video_folder
 from hiermovie.device import cpu_has_native_bf16
@@ -75,9 +75,8 @@ def main() -> None:
     args = parser.parse_args()
     frames = {}
     for split in ("train", "val"):
-        videos = load_video_folder(args.benchmark / "kinetics" / split)
-        clips = torch.from_numpy(centre_frames([v.path for v in videos], NOW.sampling_rate, NOW.crop_size))
-        frames[split] = (clips, torch.tensor([v.label for v in videos]))  # (N, T, S, S, 3) uint8, (N,)
+        clips, labels = kinetics_split(args.benchmark, split, NOW.sampling_rate, NOW.crop_size)
+        frames[split] = (torch.from_numpy(clips), labels)  # (N, T, S, S, 3) uint8, (N,)
     classes = len(label_names(load_video_folder(args.benchmark / "kinetics" / "val")))
     print(f"CPU bf16 instructions: {cpu_has_native_bf16()}; {classes} verbs, chance {1 / classes:.3f}")
     results = {name: run_recipe(name, args.benchmark, args.out, frames, args.seed) for name in args.recipes}

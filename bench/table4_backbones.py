@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_kinetics_baselines import HAND_MADE, centre_frames, kinetics_probe, linear_accuracy, vidsitu_rows
+from bench_kinetics_baselines import HAND_MADE, kinetics_probe, kinetics_split, linear_accuracy, vidsitu_rows
 
-from hiermovie.datasets.video_folder import load_video_folder
 from hiermovie.datasets.vidsitu import load_vidsitu
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import VERB_FINETUNE_PROFILES, backbone_profile
@@ -54,9 +53,8 @@ def kinetics_clips(benchmark: Path, config) -> dict[str, tuple[torch.Tensor, tor
     """Centre clips of the Kinetics-style train and val videos at the backbone's sampling, with labels."""
     clips = {}
     for split in ("train", "val"):
-        videos = load_video_folder(benchmark / "kinetics" / split)
-        frames = centre_frames([v.path for v in videos], config.sampling_rate, config.crop_size)  # (N, T, S, S, 3)
-        clips[split] = (torch.from_numpy(frames), torch.tensor([v.label for v in videos]))
+        frames, labels = kinetics_split(benchmark, split, config.sampling_rate, config.crop_size)
+        clips[split] = (torch.from_numpy(frames), labels)  # (N, T, S, S, 3) uint8, (N,)
     return clips
 
 
@@ -95,13 +93,9 @@ def run_row(row: str, seed: int, benchmark: Path, out: Path, kinetics: dict, fin
 
 def floors(benchmark: Path, size: int) -> dict[str, dict[str, float]]:
     """The hand-made rows: Kinetics-style val accuracy and VidSitu verb metrics of each feature + linear."""
-    kinetics = {}
-    for split in ("train", "val"):
-        videos = load_video_folder(benchmark / "kinetics" / split)
-        kinetics[split] = (centre_frames([v.path for v in videos], 4, size), torch.tensor([v.label for v in videos]))
+    (train, train_y), (val, val_y) = (kinetics_split(benchmark, split, 4, size) for split in ("train", "val"))
     rows = vidsitu_rows(benchmark / "vidsitu", [], size)
     for name, features in HAND_MADE.items():
-        (train, train_y), (val, val_y) = kinetics["train"], kinetics["val"]
         rows[name]["kinetics"] = linear_accuracy(features(train), train_y, features(val), val_y)
     return rows
 
