@@ -93,13 +93,15 @@ extract: $(RUN)/cache/manifest.json
 $(RUN)/cache/manifest.json: $(RUN)/backbone/summary.json $(call stage_code,extract) $(call stage_code,video)
 	$(HM) extract --backbone $(RUN)/backbone/checkpoint.pt --data $(DATA) --out $(RUN)/cache --profile tiny --stride 1
 
+# TxE pretrains on the train splits only (paper sec. 4): VidSitu train clips and LVU train movies
+TRAIN_VIDEOS := --data $(DATA) --vidsitu-split train --lvu-split train
 txe: $(RUN)/txe/summary.json
 $(RUN)/txe/summary.json: $(RUN)/cache/manifest.json $(call stage_code,contextualize) $(call stage_code,cache)
-	$(HM) txe pretrain --cache $(RUN)/cache --out $(RUN)/txe --profile tiny
+	$(HM) txe pretrain --cache $(RUN)/cache --out $(RUN)/txe --profile tiny $(TRAIN_VIDEOS)
 
 ablate: $(RUN)/ablate/table.md
 $(RUN)/ablate/table.md: $(RUN)/cache/manifest.json $(call stage_code,contextualize)
-	$(HM) ablate --cache $(RUN)/cache --grid table2 --runs 3 --out $(RUN)/ablate --profile tiny
+	$(HM) ablate --cache $(RUN)/cache --grid table2 --runs 3 --out $(RUN)/ablate --profile tiny $(TRAIN_VIDEOS)
 
 tasks: $(RUN)/tasks/tables.md
 $(RUN)/tasks/tables.md: $(RUN)/txe/summary.json $(call stage_code,tasks) hiermovie/verb_metrics.py

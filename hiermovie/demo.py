@@ -14,6 +14,7 @@ from hiermovie.cache import EventCache
 from hiermovie.claims.report import DEMO_SOURCES, Results, claims_markdown, evaluate_claims
 from hiermovie.contextualize.ablate import TABLE2, GridRow, ablate
 from hiermovie.contextualize.config import TXE_PROFILES
+from hiermovie.contextualize.data import VideoChoice
 from hiermovie.contextualize.export import export_cache
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
 from hiermovie.datasets.benchmark import BenchmarkLayout, CheckReport, check_benchmark
@@ -85,7 +86,7 @@ def run_demo(out: Path, size: str = "demo", seed: int = 0, jobs: int | None = No
 def _ablate_stage(out: Path, tiny_benchmark: bool) -> Path:
     """A small Table 2 grid (random TxE, mask sizes {1, 2, 3}, the L2 loss) x 2 seeds; `make ablate` runs all."""
     grid = [GridRow(label, overrides) for label, overrides in TABLE2 if label in DEMO_GRID]
-    options = TxEOptions(progress=False)
+    options = TxEOptions(progress=False, videos=_train_videos(out))
     return ablate(_demo_txe_config(tiny_benchmark), out / "cache", grid, DEMO_GRID_RUNS, out / "ablate_small", options)
 
 
@@ -139,14 +140,20 @@ def _figures_report(figures: dict[str, Path], carried: dict, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _train_videos(out: Path) -> VideoChoice:
+    """TxE pretrains on the train splits only, VidSitu's clips and LVU's movies (paper sec. 4)."""
+    return VideoChoice(data=out / "data", vidsitu_split="train", lvu_split="train")
+
+
 def _txe_stage(out: Path, tiny_benchmark: bool) -> dict:
-    """Pretrain the tiny TxE on the cache, score a random TxE the same way, export the embeddings."""
+    """Pretrain the tiny TxE on the train videos, score a random TxE the same way, export the embeddings."""
     run, config = out / "txe", _demo_txe_config(tiny_benchmark)
     if not (run / "summary.json").is_file():
-        pretrain_txe(config, out / "cache", run, TxEOptions())
+        pretrain_txe(config, out / "cache", run, TxEOptions(videos=_train_videos(out)))
     baseline = out / "txe_random" / "summary.json"
     if not baseline.is_file():
-        pretrain_txe(config, out / "cache", baseline.parent, TxEOptions(max_steps=0, progress=False))
+        options = TxEOptions(max_steps=0, progress=False, videos=_train_videos(out))
+        pretrain_txe(config, out / "cache", baseline.parent, options)
     export = out / "export" / "events.parquet"
     if not export.is_file():
         export_cache(out / "cache", run / "checkpoint.pt", "parquet", export)
@@ -192,9 +199,10 @@ def _txe_report(txe: dict) -> str:
         "",
         "## Contextualizer (stage 2)",
         "",
-        f"Tiny TxE pretrained by event mask prediction on the cache ({trained['step']} steps, "
+        f"Tiny TxE pretrained by event mask prediction on {trained['pretrained_on']} ({trained['step']} steps, "
         f"{trained['train_windows']} training windows); masked-event retrieval on the {trained['val_windows']} "
-        "windows of the held-out videos (the masked centre token among all of them):",
+        f"windows of the {trained['val_sources']} held-out source videos (the masked centre token among all of "
+        "them, ranked against the targets it was trained to hit, the EMA projection):",
         "",
         "![TxE loss](txe/loss.png)",
         "",

@@ -52,7 +52,7 @@ def run_claims(out: Path, config: ClaimsConfig | None = None, jobs: int | None =
     stages.update()
     caches = timed("extract", extract_caches, out, data, checkpoints, progress)
     stages.update()
-    txes = timed("txe", stage2.pretrain_txes, out, caches, config)
+    txes = timed("txe", stage2.pretrain_txes, out, data, caches, config)
     stages.update()
     timed("tasks", stage2.run_task_groups, out, data, caches, txes, config, progress)
     stages.update()

@@ -13,17 +13,17 @@ from hiermovie.cache import EventCache
 from hiermovie.claims.config import ClaimsConfig
 from hiermovie.contextualize.ablate import TABLE2, GridRow, ablate
 from hiermovie.contextualize.config import TXE_PROFILES
-from hiermovie.contextualize.model import load_txe
+from hiermovie.contextualize.data import VideoChoice
+from hiermovie.contextualize.model import load_target_projection, load_txe
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
 from hiermovie.contextualize.retrieval import masked_event_retrieval
-from hiermovie.datasets.lvu import LVU_TASKS, load_lvu_task
-from hiermovie.datasets.vidsitu import load_vidsitu
+from hiermovie.datasets.lvu import LVU_TASKS, load_lvu_task, lvu_labels_root
+from hiermovie.datasets.vidsitu import load_vidsitu, vidsitu_root
 from hiermovie.results import slug
 from hiermovie.tasks.config import TASK_PROFILES
 from hiermovie.tasks.floors import lvu_floor, relation_floor, verb_floor
-from hiermovie.tasks.lvu_data import lvu_labels_root
-from hiermovie.tasks.runs import TaskOptions, run_tasks
-from hiermovie.tasks.vidsitu_data import load_event_features, vidsitu_root
+from hiermovie.tasks.runs import TaskOptions, lvu_videos, run_tasks
+from hiermovie.tasks.vidsitu_data import load_event_features, without_lvu_overlap
 
 TXE = TXE_PROFILES["tiny"]
 GRID = tuple(GridRow(label, overrides) for label, overrides in TABLE2 if overrides is not None)
@@ -45,15 +45,18 @@ TASK_GROUPS = (
 )
 
 
-def pretrain_txes(out: Path, caches: dict[str, Path], config: ClaimsConfig) -> dict[str, Path]:
-    """MaskPred-VS (the CVRL VidSitu cache) and the Table 2 grid (the LVU cache); {"vs", "lvu": checkpoint}."""
+def pretrain_txes(out: Path, data: Path, caches: dict[str, Path], config: ClaimsConfig) -> dict[str, Path]:
+    """MaskPred-VS (VidSitu train clips of the CVRL cache) and the Table 2 grid (LVU train movies of the LVU
+    cache), as the paper pretrains on the train splits (sec. 4); {"vs", "lvu": checkpoint}."""
     vs = out / "txe" / "vs"
     if not (vs / "summary.json").is_file():
         # the VidSitu cache holds each clip's 5 events as consecutive tokens: one window per clip, step 1
         vs_config = replace(TXE, stride_sec=1.0, epochs=config.vs_txe_epochs, batch_size=config.txe_batch_size)
-        pretrain_txe(vs_config, caches["cvrl"], vs, TxEOptions(progress=False))
+        vs_options = TxEOptions(progress=False, videos=VideoChoice(data=data, vidsitu_split="train"))
+        pretrain_txe(vs_config, caches["cvrl"], vs, vs_options)
     grid_config = replace(TXE, epochs=config.lvu_txe_epochs, batch_size=config.txe_batch_size)
-    ablate(grid_config, caches["lvu"], list(GRID), config.grid_runs, out / "table2", TxEOptions(progress=False))
+    grid_options = TxEOptions(progress=False, videos=VideoChoice(data=data, lvu_split="train"))
+    ablate(grid_config, caches["lvu"], list(GRID), config.grid_runs, out / "table2", grid_options)
     return {"vs": vs / "checkpoint.pt", "lvu": grid_checkpoint(out, LVU_TXE_CELL, 0)}
 
 
@@ -80,7 +83,9 @@ def score_grid(out: Path, data: Path, caches: dict[str, Path], config: ClaimsCon
     path = out / "table2" / "scores.json"
     scores = json.loads(path.read_text()) if path.is_file() else {}
     with EventCache(caches["cvrl"]) as cache:
-        windows = load_event_features(cache, data, "valid").features.numpy()  # (C, 5, D)
+        valid = without_lvu_overlap(load_event_features(cache, data, "valid"), lvu_videos(None, data))
+    scored = [c for c, clip in enumerate(valid.clips) if clip.ann_idx not in valid.excluded]
+    windows = valid.features[scored].numpy()  # (C', 5, D), the clips the task rows are scored on
     task_config = replace(TASK_PROFILES["tiny"], runs=1)
     for row in GRID:
         for seed in range(config.grid_runs):
@@ -89,8 +94,8 @@ def score_grid(out: Path, data: Path, caches: dict[str, Path], config: ClaimsCon
                 continue
             checkpoint = grid_checkpoint(out, row.label, seed)
             _, txe = load_txe(checkpoint)
-            with torch.no_grad():
-                r1 = masked_event_retrieval(txe, windows)["r1"]
+            with torch.no_grad():  # ranked against the targets it was trained to hit (the EMA projection)
+                r1 = masked_event_retrieval(txe, windows, target_projection=load_target_projection(checkpoint))["r1"]
             srl_out = out / "table2" / "srl" / f"{slug(row.label)}_seed{seed}"
             options = TaskOptions(rows=("pretrained",), progress=progress)
             run_tasks(("srl",), task_config, caches["cvrl"], data, srl_out, checkpoint, TXE, options)

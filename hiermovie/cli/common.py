@@ -82,4 +82,19 @@ MaxStepsOption = Annotated[int | None, typer.Option(min=1, help="Stop after this
 CheckpointOption = Annotated[Path | None, typer.Option(help="A hiermovie backbone checkpoint (its config wins).")]
 InitOption = Annotated[Path | None, typer.Option(help="Released weights to start from (pytorchvideo or PySlowFast).")]
 CacheOption = Annotated[Path, typer.Option(help="An event cache (`hiermovie extract` output).")]
-ValFractionOption = Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of videos held out for retrieval.")]
+ValFractionOption = Annotated[
+    float, typer.Option(min=0.0, max=0.9, help="Share of source videos held out for retrieval.")
+]
+# which videos TxE pretrains on (the paper: the train splits); none given = every video of the cache
+PretrainDataOption = Annotated[
+    Path | None, typer.Option("--data", help="Benchmark, VidSitu or LVU folder whose split files name the videos.")
+]
+VidSituSplitOption = Annotated[
+    str | None, typer.Option(help="Pretrain on this VidSitu split's clips, e.g. train (needs --data).")
+]
+LVUSplitOption = Annotated[
+    str | None, typer.Option(help="Pretrain on this LVU split's movies, e.g. train (needs --data).")
+]
+VideosOption = Annotated[
+    Path | None, typer.Option("--videos", help="Pretrain on the cache videos listed in this file, one id per line.")
+]

@@ -12,10 +12,14 @@ from hiermovie.cli.common import (
     DeviceOption,
     EpochsOption,
     JobsOption,
+    LVUSplitOption,
+    PretrainDataOption,
     Profile,
     ProfileOption,
     SeedOption,
     ValFractionOption,
+    VideosOption,
+    VidSituSplitOption,
     overridden,
     run,
 )
@@ -45,6 +49,10 @@ def txe_pretrain(
         int | None, typer.Option(min=1, help="Windows per step over all ranks [default: the profile's].")
     ] = None,
     val_fraction: ValFractionOption = 0.1,
+    data: PretrainDataOption = None,
+    vidsitu_split: VidSituSplitOption = None,
+    lvu_split: LVUSplitOption = None,
+    videos: VideosOption = None,
     device: DeviceOption = Device.auto,
     seed: SeedOption = 0,
     max_steps: Annotated[
@@ -54,6 +62,7 @@ def txe_pretrain(
 ) -> None:
     """Pretrain TxE by event mask prediction (torchrun-ready)."""
     from hiermovie.contextualize.config import TXE_PROFILES
+    from hiermovie.contextualize.data import VideoChoice
     from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
 
     config = overridden(
@@ -67,10 +76,12 @@ def txe_pretrain(
         target=target,
         mask_sizes=_ints(mask_sizes, "--mask-sizes"),
     )
-    options = TxEOptions(device=device.value, seed=seed, val_fraction=val_fraction, max_steps=max_steps)
+    choice = VideoChoice(data, vidsitu_split, lvu_split, videos)
+    options = TxEOptions(device=device.value, seed=seed, val_fraction=val_fraction, max_steps=max_steps, videos=choice)
     summary = run(pretrain_txe, config, cache, out, options)
     typer.echo(
-        f"{summary['checkpoint']}: step {summary['step']}; masked-event retrieval on "
+        f"{summary['checkpoint']}: pretrained on {summary['pretrained_on']}, step {summary['step']}; "
+        "masked-event retrieval on "
         f"{summary['val_windows']} validation windows: R@1 {100 * summary['r1']:.2f}, "
         f"R@5 {100 * summary['r5']:.2f}, median rank {summary['median_rank']:.0f}"
     )
@@ -92,6 +103,10 @@ def ablate(
     profile: ProfileOption = Profile.paper,
     epochs: EpochsOption = None,
     val_fraction: ValFractionOption = 0.1,
+    data: PretrainDataOption = None,
+    vidsitu_split: VidSituSplitOption = None,
+    lvu_split: LVUSplitOption = None,
+    videos: VideosOption = None,
     device: DeviceOption = Device.auto,
     jobs: JobsOption = None,
 ) -> None:
@@ -99,10 +114,12 @@ def ablate(
     from hiermovie.contextualize.ablate import ablate as run_grid
     from hiermovie.contextualize.ablate import load_grid
     from hiermovie.contextualize.config import TXE_PROFILES
+    from hiermovie.contextualize.data import VideoChoice
     from hiermovie.contextualize.pretrain import TxEOptions
 
     config = overridden(TXE_PROFILES[profile.value], epochs=epochs)
-    options = TxEOptions(device=device.value, val_fraction=val_fraction)
+    choice = VideoChoice(data, vidsitu_split, lvu_split, videos)
+    options = TxEOptions(device=device.value, val_fraction=val_fraction, videos=choice)
     table = run(lambda: run_grid(config, cache, load_grid(grid), runs, out, options, jobs))
     typer.echo(table.read_text())
 
@@ -195,6 +212,10 @@ def task(
         int | None, typer.Option(min=1, help="SRL decoding: 1 greedy, > 1 beam search [default: the profile's].")
     ] = None,
     skip_missing: Annotated[bool, typer.Option(help="LVU: leave out videos the cache lacks.")] = False,
+    lvu_labels: Annotated[
+        Path | None,
+        typer.Option(help="VidSitu: valid clips of these LVU videos are not scored [default: --data's LVU labels]."),
+    ] = None,
     device: DeviceOption = Device.auto,
     jobs: JobsOption = None,
 ) -> None:
@@ -208,6 +229,6 @@ def task(
     )
     tasks = ALL_TASKS if name is TaskName.all else (name.value,)
     chosen = tuple(r.strip() for r in rows.split(",") if r.strip())
-    options = TaskOptions(device=device.value, rows=chosen, skip_missing=skip_missing, jobs=jobs)
+    options = TaskOptions(device=device.value, rows=chosen, skip_missing=skip_missing, jobs=jobs, lvu_labels=lvu_labels)
     path = run(run_tasks, tasks, config, cache, data, out, txe, TXE_PROFILES[profile.value], options)
     typer.echo(path.read_text())

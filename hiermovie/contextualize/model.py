@@ -139,3 +139,22 @@ def load_txe(path: Path) -> tuple[TxEConfig, TxE]:
     model = create_txe(config)
     model.load_state_dict(payload["txe"])
     return config, model.eval()
+
+
+def load_target_projection(path: Path) -> nn.Linear:
+    """The projection a "txe" checkpoint's TxE was trained to hit (Eq. 1's targets): the EMA copy of the input
+    projection (`target=ema`), or the input projection itself (`target=live`). Masked-event retrieval ranks
+    against it, as pretraining's own validation does; the live projection is not what the outputs point at."""
+    payload = load_checkpoint(path, CHECKPOINT_KIND)
+    config = _config_from_dict(Path(path), payload["config"])
+    prefix = "target_projection."  # inside the training module's state: checkpoints written before it was saved
+    state = payload.get("target_projection") or {
+        name[len(prefix) :]: value for name, value in payload["model"].items() if name.startswith(prefix)
+    }
+    if not state:
+        if config.target == "ema":
+            raise HiermovieError(f"{path}: an EMA-target TxE checkpoint without its target projection")
+        state = {name[len("input_proj.") :]: v for name, v in payload["txe"].items() if name.startswith("input_proj.")}
+    projection = nn.Linear(config.input_dim, config.hidden_dim)
+    projection.load_state_dict(state)
+    return projection.eval()

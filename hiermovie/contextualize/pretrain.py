@@ -22,7 +22,7 @@ from torch import nn
 
 from hiermovie.cache import EventCache
 from hiermovie.contextualize.config import TxEConfig
-from hiermovie.contextualize.data import TokenWindows, split_windows
+from hiermovie.contextualize.data import TokenWindows, VideoChoice, VideoSelection, select_videos, split_windows
 from hiermovie.contextualize.losses import mask_l2_loss, mask_nce_loss
 from hiermovie.contextualize.masking import (
     mask_size_set,
@@ -54,11 +54,14 @@ class MaskPrediction(nn.Module):
         self.txe, self.queue, self.config = txe, queue, config
         self.target_projection = copy.deepcopy(txe.input_proj).requires_grad_(False) if config.target == "ema" else None
 
+    def target_projection_module(self) -> nn.Linear:
+        """The projection the targets come from: the EMA copy, or the live input projection (`target=live`)."""
+        return self.target_projection or self.txe.input_proj
+
     @torch.no_grad()
     def targets(self, features: torch.Tensor) -> torch.Tensor:
         """Stop-gradient targets of every token. (B, N, D) -> (B, N, H), L2-normalised."""
-        projection = self.target_projection or self.txe.input_proj
-        return F.normalize(projection(features), dim=-1)
+        return F.normalize(self.target_projection_module()(features), dim=-1)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -102,7 +105,8 @@ def discrepancy(txe: TxE, features: torch.Tensor) -> torch.Tensor:
 class TxEOptions:
     device: str = "auto"
     seed: int = 0
-    val_fraction: float = 0.1  # share of videos held out for the retrieval metric (hash of the id)
+    val_fraction: float = 0.1  # share of source videos held out for the retrieval metric (hash of the id)
+    videos: VideoChoice = VideoChoice()  # what to pretrain on (paper: the train split); default every video
     max_steps: int | None = None
     checkpoint_every: int = 100
     progress: bool = True
@@ -133,13 +137,18 @@ def pretrain_txe(config: TxEConfig, cache_path: Path, out: Path, options: TxEOpt
     try:
         with EventCache(cache_path) as cache:
             sizes = check_config(config, cache)
-            train, valid = split_windows(cache, config.seq_len, config.stride_sec, options.val_fraction)
-        return _pretrain(config, sizes, train, valid, Path(out), options, dist)
+            selection = select_videos(cache, options.videos)
+            windows = split_windows(cache, selection.video_ids, config.seq_len, config.stride_sec, options.val_fraction)
+        if dist.is_main and options.progress:
+            print(f"txe pretrain: {selection.description}", flush=True)
+        return _pretrain(config, sizes, *windows, selection, Path(out), options, dist)
     finally:
         shutdown()
 
 
-def _pretrain(config, sizes, train: TokenWindows, valid: TokenWindows, out: Path, options, dist) -> dict:
+def _pretrain(
+    config, sizes, train: TokenWindows, valid: TokenWindows, selection: VideoSelection, out: Path, options, dist
+) -> dict:
     per_rank = max(1, config.batch_size // dist.world_size)
     steps_per_epoch = len(train) // dist.world_size // per_rank
     if steps_per_epoch == 0:
@@ -191,15 +200,22 @@ def _pretrain(config, sizes, train: TokenWindows, valid: TokenWindows, out: Path
         config=config,
         dist=dist,
         checkpoint_every=options.checkpoint_every,
-        extra_state=lambda: {"txe": model.txe.state_dict()},
+        extra_state=lambda: {
+            "txe": model.txe.state_dict(),
+            "target_projection": model.target_projection_module().state_dict(),  # what retrieval ranks against
+            "pretrained_on": selection.description,
+        },
         epoch_end=epoch_end,
         progress=options.progress,
     )
     summary = {
         **record,
         **evaluate(model.txe, valid, model.targets, dist.device),
+        "pretrained_on": selection.description,
         "train_windows": len(train),
         "val_windows": len(valid),
+        "train_sources": len(train.sources),
+        "val_sources": len(valid.sources),
         "checkpoint": str(out / "checkpoint.pt"),
     }
     if dist.is_main:

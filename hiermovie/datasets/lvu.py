@@ -113,6 +113,20 @@ def class_names(root: Path, task: str) -> dict[int, str]:
     return dict(sorted(names.items()))
 
 
+def lvu_labels_root(data: Path) -> Path:
+    """The LVU label folder of `data`: a benchmark folder (its lvu/lvu_1.0/) or the lvu_1.0 folder itself."""
+    data = Path(data)
+    for root in (data, data / "lvu" / "lvu_1.0"):
+        if all((root / task).is_dir() for task in LVU_TASKS):
+            return root
+    raise HiermovieError(f"{data}: no LVU label folders ({', '.join(LVU_TASKS)}) here or in lvu/lvu_1.0/")
+
+
+def lvu_youtube_ids(root: Path, splits: tuple[str, ...] = LVU_SPLITS) -> set[str]:
+    """The YouTube ids of every video of the given splits, over the 9 tasks' label files under `root`."""
+    return {record.youtube_id for task in LVU_TASKS for split in splits for record in load_lvu_task(root, task, split)}
+
+
 def find_video(video_dir: Path, youtube_id: str) -> Path | None:
     """The video file `video_dir/<youtube_id>.{mp4,mkv,webm}` (first that exists), or None."""
     for extension in _VIDEO_EXTENSIONS:

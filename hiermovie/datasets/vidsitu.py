@@ -38,9 +38,20 @@ _RELATION_SPLITS = ("train", "valid")  # the test files hide EvRel
 _MIN_VALID_ANNOTATIONS = 3  # VidSitu evl_fns asserts >= 3 annotations per valid clip
 _MIN_VALID_VERBS = 9  # VidSitu dat_loader asserts >= 9 verbs in vbid_lst (10 annotators)
 _VERB_ID = re.compile(r"^[^\s.]+\.\d+$")  # PropBank sense, e.g. "push.01"
+_CLIP_ID = re.compile(r"^v_(.+)_seg_\d+_\d+$")  # "v_{YouTube id}_seg_{start}_{end}"
 _ARGM_SENSES = {"direction": "ADir", "purpose": "APrp", "manner": "AMnr", "location": "ALoc", "goal": "AGol"}
 
 T = TypeVar("T")
+
+
+def source_video(video_id: str) -> str:
+    """The source video of a cached video: a VidSitu clip's YouTube id, any other id as it is.
+
+    VidSitu cuts several 10-second clips from one movie ("v_BQO5Xy2ebhs_seg_20_30" -> "BQO5Xy2ebhs"), the id
+    LVU names its movies by; clips of one source are near-duplicates, never negatives of each other.
+    """
+    match = _CLIP_ID.match(video_id)
+    return match.group(1) if match else video_id
 
 
 def arg_mapper(role_name: str) -> str:
@@ -110,6 +121,15 @@ class VidSituSplit:
 
     def __len__(self) -> int:
         return len(self.clips)
+
+
+def vidsitu_root(data: Path) -> Path:
+    """The VidSitu folder of `data`: an embedded-benchmark folder (its vidsitu/) or a VidSitu root itself."""
+    data = Path(data)
+    for root in (data, data / "vidsitu"):
+        if (root / "vidsitu_annotations").is_dir():
+            return root
+    raise HiermovieError(f"{data}: no vidsitu_annotations/ here or in vidsitu/ (give the VidSitu or benchmark folder)")
 
 
 def load_vidsitu(root: Path, split: str, video_dir: Path | None = None, check_videos: bool = False) -> VidSituSplit:

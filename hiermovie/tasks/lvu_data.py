@@ -38,15 +38,6 @@ class Movie:
     instance_box: np.ndarray
 
 
-def lvu_labels_root(data: Path) -> Path:
-    """The LVU label folder of `data`: a benchmark folder (its lvu/lvu_1.0/) or the lvu_1.0 folder itself."""
-    data = Path(data)
-    for root in (data, data / "lvu" / "lvu_1.0"):
-        if all((root / task).is_dir() for task in LVU_TASKS):
-            return root
-    raise HiermovieError(f"{data}: no LVU label folders ({', '.join(LVU_TASKS)}) here or in lvu/lvu_1.0/")
-
-
 def load_movies(
     cache: EventCache,
     labels: Path,

@@ -21,7 +21,7 @@ from hiermovie.cache import EventCache, sha256_file
 from hiermovie.checkpoint import load_checkpoint
 from hiermovie.contextualize.export import embed_cache
 from hiermovie.contextualize.model import load_txe
-from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS
+from hiermovie.datasets.lvu import LVU_SPLITS, LVU_TASKS, lvu_labels_root
 from hiermovie.device import resolve_device
 from hiermovie.distributed import init_distributed, shutdown
 from hiermovie.errors import HiermovieError
@@ -35,7 +35,6 @@ from hiermovie.tasks.instance_pretraining import create_masked_instance_pretrain
 from hiermovie.tasks.lvu_data import (
     cached_movie,
     load_movies,
-    lvu_labels_root,
     rank_rows,
     span_instances,
     train_span_start,

@@ -23,6 +23,8 @@ import torch
 from hiermovie.cache import EventCache, sha256_file
 from hiermovie.contextualize.config import TXE_PROFILES, TxEConfig
 from hiermovie.contextualize.model import create_txe, load_txe
+from hiermovie.datasets.lvu import lvu_labels_root, lvu_youtube_ids
+from hiermovie.datasets.vidsitu import vidsitu_root
 from hiermovie.device import autocast, resolve_device
 from hiermovie.errors import HiermovieError
 from hiermovie.parallel import run_parallel, run_workers
@@ -32,7 +34,7 @@ from hiermovie.tasks.config import TaskConfig, vidsitu_setup
 from hiermovie.tasks.lvu_runs import run_lvu
 from hiermovie.tasks.lvu_tasks import LVU_ROWS
 from hiermovie.tasks.models import EventEncoder
-from hiermovie.tasks.vidsitu_data import load_event_features, vidsitu_root
+from hiermovie.tasks.vidsitu_data import load_event_features, without_lvu_overlap
 from hiermovie.tasks.vidsitu_tasks import TASKS, VidSituTask
 
 TASK_ORDER = ("verb", "srl", "relation")  # the paper's Tables 4, 1, 3
@@ -67,6 +69,9 @@ class TaskOptions:
     skip_missing: bool = False  # LVU: leave out videos the cache lacks (default: an error)
     progress: bool = True
     jobs: int | None = None  # worker processes for the runs; None: one per core on the CPU, 1 on CUDA
+    # VidSitu valid clips cut from these LVU videos (an lvu_1.0 or benchmark folder) are not scored (paper
+    # sec. 4); None: the LVU labels of the data folder, if it has them (the benchmark does)
+    lvu_labels: Path | None = None
 
 
 def choose_rows(task: str, wanted: tuple[str, ...], has_txe: bool) -> tuple[str, ...]:
@@ -114,12 +119,29 @@ def run_tasks(
     return _write_summary(out)
 
 
+def lvu_videos(labels: Path | None, data: Path) -> set[str]:
+    """The YouTube ids of every LVU video in `labels`, or in `data` when it holds LVU labels; else none."""
+    if labels is not None:
+        return lvu_youtube_ids(lvu_labels_root(labels))
+    try:
+        return lvu_youtube_ids(lvu_labels_root(data))
+    except HiermovieError:  # a VidSitu folder alone: nothing to remove
+        return set()
+
+
 def _run_vidsitu(tasks, config, cache_path, data, out, txe_path, scratch_txe, options: TaskOptions) -> None:
     device = resolve_device(options.device)
     txe = _txe_source(txe_path)
     with EventCache(cache_path) as cache:
         backbone = str(cache.attrs.get("backbone_config", {}).get("method", "?"))
         train, valid = (load_event_features(cache, data, split) for split in ("train", "valid"))
+    valid = without_lvu_overlap(valid, lvu_videos(options.lvu_labels, data))
+    if options.progress:
+        print(
+            f"VidSitu valid: {len(valid.excluded)} of {len(valid.clips)} clips come from LVU videos and are not "
+            "scored (the paper removes the 241 that overlap LVU)",
+            flush=True,
+        )
     if txe is not None and txe[0].input_dim != train.features.shape[-1]:
         raise HiermovieError(
             f"{txe_path}: TxE reads {txe[0].input_dim}-d features, the cache holds {train.features.shape[-1]}-d"
@@ -129,6 +151,7 @@ def _run_vidsitu(tasks, config, cache_path, data, out, txe_path, scratch_txe, op
         "cache_manifest_sha256": sha256_file(Path(cache_path) / "manifest.json"),
         "txe_sha256": sha256_file(txe_path) if txe_path else None,
         "vidsitu": str(vidsitu_root(data).resolve()),
+        "unscored_lvu_overlap": sorted(valid.excluded),  # ann_idx
     }
     for name in tasks:
         folder = out / name

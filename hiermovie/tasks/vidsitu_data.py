@@ -2,14 +2,14 @@
 each task trains on (VidSitu `dat_loader.py`: train has one annotation per clip, which is used)."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hiermovie.cache import EventCache
-from hiermovie.datasets.vidsitu import EVENTS, RELATIONS, VidSituClip, load_vidsitu
+from hiermovie.datasets.vidsitu import EVENTS, RELATIONS, VidSituClip, load_vidsitu, source_video, vidsitu_root
 from hiermovie.errors import HiermovieError
 from hiermovie.tasks.vidsitu_eval import RELATION_EVENTS
 
@@ -26,15 +26,18 @@ class EventFeatures:
 
     clips: tuple[VidSituClip, ...]
     features: torch.Tensor
+    excluded: frozenset[int] = frozenset()  # ann_idx left out of scoring (`without_lvu_overlap`)
+
+    def scored(self, entries: list[dict]) -> list[dict]:
+        """The prediction entries of the clips that are scored (every clip but the excluded ones)."""
+        return [entry for entry in entries if entry["ann_idx"] not in self.excluded]
 
 
-def vidsitu_root(data: Path) -> Path:
-    """The VidSitu folder of `data`: an embedded-benchmark folder (its vidsitu/) or a VidSitu root itself."""
-    data = Path(data)
-    for root in (data, data / "vidsitu"):
-        if (root / "vidsitu_annotations").is_dir():
-            return root
-    raise HiermovieError(f"{data}: no vidsitu_annotations/ here or in vidsitu/ (give the VidSitu or benchmark folder)")
+def without_lvu_overlap(split: EventFeatures, lvu_videos: set[str]) -> EventFeatures:
+    """`split` with its clips cut from LVU videos excluded from scoring: the paper removes the 241 VidSitu val
+    videos that overlap LVU (sec. 4), so that LVU-pretrained encoders are not scored on videos they saw."""
+    excluded = frozenset(clip.ann_idx for clip in split.clips if source_video(clip.clip_id) in lvu_videos)
+    return replace(split, excluded=excluded)
 
 
 def load_event_features(cache: EventCache, data: Path, split: str) -> EventFeatures:

@@ -68,7 +68,7 @@ class VerbTask:
         """VidSitu `vb` entries: per event the top-5 verb ids and their probabilities."""
         probabilities = model(self.valid_features).float().softmax(-1)  # (C, 5, verbs)
         scores, top = probabilities.topk(min(TOP_K, len(self.vocabulary)), dim=-1)  # (C, 5, 5)
-        return [
+        entries = [
             {
                 "ann_idx": clip.ann_idx,
                 "pred_vbs_ev": [[self.vocabulary[i] for i in event] for event in top[c].tolist()],
@@ -76,9 +76,10 @@ class VerbTask:
             }
             for c, clip in enumerate(self.valid.clips)
         ]
+        return self.valid.scored(entries)
 
     def score(self, predictions: list[dict]) -> dict[str, float]:
-        return verb_prediction_metrics(predictions, self.valid.clips)
+        return verb_prediction_metrics(predictions, self.valid.clips, partial=bool(self.valid.excluded))
 
     def selection(self, predictions: list[dict]) -> float:
         return self.score(predictions)[self.select]
@@ -105,7 +106,7 @@ class RelationTask:
         """VidSitu `evrel` entries: one label per annotation (3 per pair; the video-only model gives the same 3)."""
         probabilities = model(self.valid_features).float().softmax(-1)  # (C, 4, 4)
         best = probabilities.argmax(-1).tolist()  # C x 4
-        return [
+        entries = [
             {
                 "ann_idx": clip.ann_idx,
                 "pred_evrels_ev": [[RELATIONS[label]] * NUM_REFS for label in best[c]],
@@ -113,9 +114,10 @@ class RelationTask:
             }
             for c, clip in enumerate(self.valid.clips)
         ]
+        return self.valid.scored(entries)
 
     def score(self, predictions: list[dict]) -> dict[str, float]:
-        return relation_metrics(predictions, self.valid.clips)
+        return relation_metrics(predictions, self.valid.clips, partial=bool(self.valid.excluded))
 
     def selection(self, predictions: list[dict]) -> float:
         return self.score(predictions)[self.select]
@@ -198,14 +200,14 @@ class RoleTask:
                 roles = self.tokenizer.decode_event(generated[c * len(EVENTS) + e][1:])  # drop bos
                 output[ev] = {**roles, "vb_id": self.valid_verbs[c * len(EVENTS) + e]}
             entries.append({"ann_idx": clip.ann_idx, "vb_output": output})
-        return entries
+        return self.valid.scored(entries)
 
     def score(self, predictions: list[dict]) -> dict[str, float]:
-        return srl_metrics(predictions, self.valid.clips)
+        return srl_metrics(predictions, self.valid.clips, partial=bool(self.valid.excluded))
 
     def selection(self, predictions: list[dict]) -> float:
         """CIDEr alone, each epoch; the other metrics are computed once, for the best epoch."""
-        return srl_cider(predictions, self.valid.clips)
+        return srl_cider(predictions, self.valid.clips, partial=bool(self.valid.excluded))
 
     def save(self, out: Path) -> None:
         """The tokenizer, so that generated ids can be read back."""

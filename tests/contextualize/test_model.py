@@ -7,7 +7,7 @@ import torch
 
 from hiermovie.checkpoint import save_checkpoint
 from hiermovie.contextualize.config import TXE_PROFILES, TxEConfig
-from hiermovie.contextualize.model import TxE, create_txe, load_txe
+from hiermovie.contextualize.model import TxE, create_txe, load_target_projection, load_txe
 from hiermovie.errors import HiermovieError
 
 TINY = replace(TXE_PROFILES["tiny"], input_dim=24, hidden_dim=16, num_layers=2, num_heads=4, ffn_dim=32)
@@ -103,6 +103,23 @@ def test_load_txe_round_trip(tmp_path):
     mask[:, 1] = True
     with torch.no_grad():
         torch.testing.assert_close(loaded(features, mask), model.eval()(features, mask))
+
+
+def test_the_target_projection_loads_from_new_and_older_checkpoints(tmp_path):
+    model, ema = create_txe(TINY), torch.nn.Linear(TINY.input_dim, TINY.hidden_dim)
+    ema_state = {f"target_projection.{k}": v for k, v in ema.state_dict().items()}
+    save_checkpoint(tmp_path / "old.pt", kind="txe", config=TINY, step=0, txe=model.state_dict(), model=ema_state)
+    save_checkpoint(
+        tmp_path / "new.pt", kind="txe", config=TINY, step=0, txe=model.state_dict(), target_projection=ema.state_dict()
+    )
+    for name in ("old.pt", "new.pt"):
+        torch.testing.assert_close(load_target_projection(tmp_path / name).weight, ema.weight)
+    live = replace(TINY, target="live")
+    save_checkpoint(tmp_path / "live.pt", kind="txe", config=live, step=0, txe=model.state_dict(), model={})
+    torch.testing.assert_close(load_target_projection(tmp_path / "live.pt").weight, model.input_proj.weight)
+    save_checkpoint(tmp_path / "lost.pt", kind="txe", config=TINY, step=0, txe=model.state_dict(), model={})
+    with pytest.raises(HiermovieError, match="without its target projection"):
+        load_target_projection(tmp_path / "lost.pt")
 
 
 def test_load_txe_turns_stored_lists_back_into_tuples(tmp_path):

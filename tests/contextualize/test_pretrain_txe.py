@@ -10,9 +10,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from hiermovie.cache import EventCache
 from hiermovie.contextualize.ablate import GridRow, ablate, load_grid
 from hiermovie.contextualize.config import TXE_PROFILES
+from hiermovie.contextualize.data import select_videos, split_windows
+from hiermovie.contextualize.model import load_target_projection, load_txe
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
+from hiermovie.contextualize.retrieval import masked_event_retrieval
 from hiermovie.errors import HiermovieError
 from hiermovie.runlog import read_log
 
@@ -37,6 +41,21 @@ def test_pretraining_resumes_to_the_same_losses(cache, tmp_path):
     assert losses(tmp_path / "resumed") == losses(tmp_path / "straight") and summary["step"] == straight["step"] > 3
     assert 0 <= summary["r1"] <= summary["r5"] <= 1 and summary["median_rank"] >= 1
     assert json.loads((tmp_path / "straight" / "summary.json").read_text())["val_windows"] > 0
+
+
+def test_a_reloaded_checkpoint_retrieves_against_the_targets_it_was_trained_to_hit(cache, tmp_path):
+    # EMA targets at m = 0.9 move visibly in a short run, so the live projection is a different gallery
+    config = replace(TINY, ema_momentum=0.9, epochs=3)
+    summary = pretrain_txe(config, cache, tmp_path / "run", OPTIONS)
+    with EventCache(cache) as opened:
+        video_ids = select_videos(opened, OPTIONS.videos).video_ids
+        _, valid = split_windows(opened, video_ids, config.seq_len, config.stride_sec, OPTIONS.val_fraction)
+    _, txe = load_txe(tmp_path / "run" / "checkpoint.pt")
+    targets = load_target_projection(tmp_path / "run" / "checkpoint.pt")
+    reloaded = masked_event_retrieval(txe, valid.features, target_projection=targets)
+    assert {k: reloaded[k] for k in ("r1", "r5", "median_rank")} == {k: summary[k] for k in ("r1", "r5", "median_rank")}
+    assert not torch.allclose(targets.weight, txe.input_proj.weight, atol=1e-3)  # the EMA copy, not the live one
+    assert summary["pretrained_on"] == f"every video of the cache ({len(video_ids)})"
 
 
 @pytest.mark.parametrize(

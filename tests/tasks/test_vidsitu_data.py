@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 
 from hiermovie.cache import EventCache, ShardWriter, VideoTokens, write_manifest
-from hiermovie.datasets.vidsitu import RELATIONS, load_vidsitu
+from hiermovie.datasets.vidsitu import RELATIONS, load_vidsitu, vidsitu_root
 from hiermovie.errors import HiermovieError
 from hiermovie.tasks.vidsitu_data import (
     load_event_features,
     relation_labels,
     training_verbs,
     verb_vocabulary,
-    vidsitu_root,
 )
 
 from .conftest import ATTRS, DIM

@@ -24,7 +24,7 @@ from hiermovie.progress import progress_bar
 from hiermovie.video.decode import write_video
 
 MANIFEST = "synth.json"  # written last: its presence marks a complete benchmark
-GENERATOR_VERSION = 4  # bump when the same config would generate different files
+GENERATOR_VERSION = 5  # bump when the same config would generate different files
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,9 @@ def _generate_into(root: Path, config: SynthConfig, jobs: int, progress: bool) -
     seed, fps = config.seed, config.fps
     layout = BenchmarkLayout(root)
     label_rng = np.random.default_rng([seed, 0])  # annotator noise
-    clips = vidsitu_part.make_clips(seed, config.vidsitu_clips, fps, config.related_prob, config.hard_prob)
-    vidsitu_part.write_annotations(layout.vidsitu, clips, label_rng)
     movies = lvu_part.make_movies(seed, config.lvu_movies, fps, config.lvu_seconds, config.hard_prob)
+    clips = vidsitu_part.make_clips(config, lvu_part.youtube_ids(movies))
+    vidsitu_part.write_annotations(layout.vidsitu, clips, label_rng)
     lvu_part.write_labels(layout.lvu_labels, movies)
 
     render_jobs = [

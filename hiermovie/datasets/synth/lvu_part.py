@@ -29,6 +29,11 @@ def make_movies(seed: int, counts: tuple[int, int, int], fps: int, seconds: tupl
     return movies
 
 
+def youtube_ids(movies: dict[str, list]) -> list[str]:
+    """The YouTube ids of `make_movies`' movies, split by split in LVU_SPLITS order."""
+    return [youtube for split in LVU_SPLITS for youtube, _, _ in movies[split]]
+
+
 def _rows(task: str, entries: list[tuple[str, str, Movie]]) -> list[str]:
     if task == "like_ratio":
         return ["like_count dislike_count youtube_id imdb_id"] + [

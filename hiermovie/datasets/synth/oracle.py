@@ -20,7 +20,7 @@ import numpy as np
 from hiermovie.cache import ShardWriter, VideoTokens, write_manifest
 from hiermovie.datasets.config import SynthConfig
 from hiermovie.datasets.synth.generate import MANIFEST
-from hiermovie.datasets.synth.lvu_part import make_movies
+from hiermovie.datasets.synth.lvu_part import make_movies, youtube_ids
 from hiermovie.datasets.synth.story import CAMERA_MOVES, HARDNESS, Story
 from hiermovie.datasets.synth.vidsitu_part import make_clips
 from hiermovie.datasets.synth.world import CHARACTERS, LOCATIONS, VERB_IDS
@@ -93,14 +93,10 @@ def benchmark_stories(data: Path) -> tuple[SynthConfig, dict[str, tuple[Story, b
         ) from None
     except (ValueError, KeyError, TypeError) as error:
         raise InputFileError(manifest_path, f"unreadable benchmark manifest ({error})") from None
-    stories = {
-        clip.clip_id: (clip.story, True)
-        for clips in make_clips(
-            config.seed, config.vidsitu_clips, config.fps, config.related_prob, config.hard_prob
-        ).values()
-        for clip in clips
-    }
     movies = make_movies(config.seed, config.lvu_movies, config.fps, config.lvu_seconds, config.hard_prob)
+    stories = {
+        clip.clip_id: (clip.story, True) for clips in make_clips(config, youtube_ids(movies)).values() for clip in clips
+    }
     stories.update({youtube: (movie.story, False) for entries in movies.values() for youtube, _, movie in entries})
     return config, stories
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hiermovie.datasets.config import SynthConfig
 from hiermovie.datasets.synth.story import Story, clip_relations, clip_story
 from hiermovie.datasets.synth.world import (
     CONFUSABLE,
@@ -41,12 +42,21 @@ def youtube_id(rng: np.random.Generator) -> str:
     return "".join(alphabet[i] for i in rng.integers(0, 64, size=11))
 
 
-def make_clip(rng: np.random.Generator, fps: int, related_prob: float, hard_prob: float) -> Clip:
-    """One clip: its story and the vinfo record of a 10-second segment of a made-up movie."""
+def make_clip(
+    rng: np.random.Generator, fps: int, related_prob: float, hard_prob: float, movie: tuple[str, str], part: int
+) -> Clip:
+    """One clip: its story and the vinfo record of segment `part` of `movie` (YouTube id, title).
+
+    Clips of one movie share its YouTube id and title, as VidSitu's clips of one movie do; their 10-second
+    segments never overlap.
+    """
     story = clip_story(rng, fps, related_prob, hard_prob)
-    name, start = youtube_id(rng), 5 * int(rng.integers(0, 24))
+    youtube_id(rng)  # drawn and dropped: the movie names the clip; keeps every later draw as it was
+    name, start = movie[0], 120 * part + 5 * int(rng.integers(0, 24))
     clip_id = f"v_{name}_seg_{start}_{start + 10}"
     year = 1930 + 10 * story.grading + int(rng.integers(0, 10))  # the film look matches the release decade
+    genre = str(rng.choice(GENRES))
+    rng.integers(1, 999)  # was the per-clip title's number: the movie's title now
     info = {
         "vid_uid": name,
         "vid_seg_int": clip_id,
@@ -54,8 +64,8 @@ def make_clip(rng: np.random.Generator, fps: int, related_prob: float, hard_prob
         "start": start,
         "end": start + 10,
         "duration": 10,
-        "genres": [str(rng.choice(GENRES))],
-        "movie_name": f"Toy Movie {rng.integers(1, 999)}",
+        "genres": [genre],
+        "movie_name": movie[1],
         "clip_name": f"{story.cast[0]} meets {story.cast[1]}",
         "imdb_id": f"tt{rng.integers(10**6, 10**7)}",
         "year_rel": year,
@@ -168,10 +178,30 @@ def write_annotations(root: Path, clips: dict[str, list[Clip]], rng: np.random.G
         _dump(ann / "vseg_ann_files" / f"vsann_{split}_noann_lb.json", noann)
 
 
-def make_clips(seed: int, counts: tuple[int, int, int], fps: int, related_prob: float, hard_prob: float):
-    """Clips of every split, each from its own seeded generator (order-independent, reproducible)."""
+def make_clips(config: SynthConfig, lvu_youtube_ids: list[str]) -> dict[str, list[Clip]]:
+    """Clips of every split, each from its own seeded generator (order-independent, reproducible).
+
+    Consecutive clips of a split come from one made-up movie, `config.vidsitu_clips_per_movie` each (VidSitu:
+    29k clips from 3k movies). The first `config.lvu_overlap_clips` valid clips are cut from LVU movies
+    (their YouTube ids): the overlap the paper removes from VidSitu val before scoring (sec. 4).
+    """
+    counts = config.vidsitu_clips
     sizes = {"train": counts[0], "valid": counts[1], **{s: counts[2] for s in TEST_SPLITS}}
-    return {
-        split: [make_clip(np.random.default_rng([seed, 1, k, i]), fps, related_prob, hard_prob) for i in range(n)]
-        for k, (split, n) in enumerate(sizes.items())
-    }
+    per_movie = config.vidsitu_clips_per_movie
+    if config.lvu_overlap_clips > min(counts[1], len(lvu_youtube_ids)):
+        raise ValueError(
+            f"{config.lvu_overlap_clips} overlap clips, but {counts[1]} valid clips and "
+            f"{len(lvu_youtube_ids)} LVU movies"
+        )
+    clips = {}
+    for k, (split, n) in enumerate(sizes.items()):
+        clips[split] = []
+        for i in range(n):
+            movie_rng = np.random.default_rng([config.seed, 4, k, i // per_movie])
+            movie = (youtube_id(movie_rng), f"Toy Movie {movie_rng.integers(1, 999)}")
+            part = i % per_movie
+            if split == "valid" and i < config.lvu_overlap_clips:
+                movie, part = (lvu_youtube_ids[i], f"Toy Movie {i} (in LVU)"), 0
+            rng = np.random.default_rng([config.seed, 1, k, i])
+            clips[split].append(make_clip(rng, config.fps, config.related_prob, config.hard_prob, movie, part))
+    return clips
