@@ -116,7 +116,10 @@ def main() -> None:
             f"{r['build_ms']:>12.1f} | {r['search_ms']:>15.1f} | {r['dense_ms'] / r['search_ms']:>11.2f} | "
             f"{r['agree']}/{r['batch']}" + (f" ({r['real_mismatch']} beyond a near-tie)" if r["real_mismatch"] else "")
         )
-    print("dense/faiss: dense top-k time over FAISS search time (FAISS add not included; it is paid per rebuild)")
+    print(
+        "dense/faiss: dense top-k time over FAISS search time (FAISS add not included; it is paid per rebuild,"
+        " i.e. once per training step with hard negatives: the index follows the queue, contextualize/queue.py)"
+    )
     if failed:
         raise SystemExit("FAILED: the buffer moved or the two searches disagree beyond a near-tie")
 

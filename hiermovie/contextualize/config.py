@@ -24,8 +24,7 @@ class TxEConfig:
     target: str = "ema"  # stop-gradient targets: "ema" (EMA copy of the input projection) | "live"
     ema_momentum: float = 0.999  # of the EMA target projection
     exclude_same_video: bool = True  # no distractors from the query's own video (near-duplicates)
-    hard_negatives: int = 0  # > 0: only the top-k most similar queue entries (FAISS), refreshed below
-    faiss_refresh: int = 50  # steps between rebuilds of the FAISS index over the queue
+    hard_negatives: int = 0  # > 0: only the top-k most similar queue entries (FAISS index of the current queue)
     batch_size: int = 256  # windows per step, over all ranks
     epochs: int = 100  # paper: 100 epochs on VidSitu, 1000 on LVU
     lr: float = 1e-4

@@ -123,8 +123,14 @@ def create_txe(config: TxEConfig) -> TxE:
     )
 
 
+# fields older versions stored that no longer mean anything; dropped silently so their checkpoints load.
+# faiss_refresh: steps between FAISS index rebuilds; the index now follows the queue (contextualize/queue.py)
+RETIRED = frozenset({"faiss_refresh"})
+
+
 def _config_from_dict(path: Path, stored: dict) -> TxEConfig:
-    """TxEConfig from a checkpoint's JSON-ready dict: lists back to tuples, unknown fields refused."""
+    """TxEConfig from a checkpoint's JSON-ready dict: lists back to tuples, retired fields dropped, unknown refused."""
+    stored = {k: v for k, v in stored.items() if k not in RETIRED}
     known = {field.name for field in fields(TxEConfig)}
     unknown = sorted(set(stored) - known)
     if unknown:

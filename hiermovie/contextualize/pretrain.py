@@ -95,10 +95,19 @@ class MaskPrediction(nn.Module):
 
 @torch.no_grad()
 def discrepancy(txe: TxE, features: torch.Tensor) -> torch.Tensor:
-    """How much each token's output changes when that token alone is masked (max-discrepancy sampling). (B, N)"""
+    """How much each token's output changes when that token alone is masked (max-discrepancy sampling). (B, N)
+
+    In eval mode (the caller's mode is restored): with dropout on, the unmasked and single-masked passes
+    would draw independent dropout, and the choice of span would follow the noise, not the model (Table 2).
+    """
     batch, n = features.shape[:2]
-    single = txe(features.repeat_interleave(n, dim=0), single_token_masks(batch, n, device=features.device))
-    return token_discrepancy(txe(features), single)  # (B*N, N, H) -> (B, N)
+    was_training = txe.training
+    txe.eval()
+    try:
+        single = txe(features.repeat_interleave(n, dim=0), single_token_masks(batch, n, device=features.device))
+        return token_discrepancy(txe(features), single)  # (B*N, N, H) -> (B, N)
+    finally:
+        txe.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -179,8 +188,6 @@ def _pretrain(
         else:
             mask = uniform_span_masks(len(x), config.seq_len, sizes, generator).to(dist.device)
         model.update_ema()
-        if config.hard_negatives and index % config.faiss_refresh == 0:
-            model.queue.refresh()
         with autocast(dist.device):
             return net(x, v, mask)
 

@@ -7,8 +7,15 @@ slot the next key goes to. `enqueue` changes nothing outside training, so evalua
 
 Scoring: dense exact scoring (`q @ keys.T`, then `topk`) is the default wherever it is faster, and on
 the queue sizes we use (K = 65536 x H = 1024 is 256 MB in fp32, one matmul per step) it always is. FAISS
-(`IndexFlatIP`, exact inner product) serves hard-negative mining (`hard_negatives`) and retrieval over
-an index that is rebuilt only every `faiss_refresh` steps (`refresh`), ANCE-style.
+(`IndexFlatIP`, exact inner product) serves hard-negative mining (`hard_negatives`). Its index follows
+the queue: the queue counts its writes (`enqueue`, `load_state_dict`) and a search rebuilds the index
+whenever the queue changed since the last build, so the slots found always hold the keys that were
+scored. An index rebuilt only every few steps would not do: the queue turns over every ~13 (tiny) to
+~51 (paper) steps, so late in a refresh period most slots found on a stale index hold unrelated keys.
+In training the queue changes every step, so every step with hard negatives pays one build: copying the
+keys to the CPU plus `IndexFlatIP.add`, 0.4 ms for the tiny 4096 x 128 and ~150 ms for the paper's
+65536 x 1024 (`bench/bench_queue_faiss.py` on 2 CPU threads, where the search itself takes ~1.3 s for
+512 queries, twice the dense matmul).
 
 DDP: the queue is a buffer of every rank. The caller all-gathers the targets and their video ids from
 every rank before `enqueue`, so all ranks hold the same queue (as MoCo's `concat_all_gather`).
@@ -33,7 +40,9 @@ class NegativeQueue(RingBuffer):
     def __init__(self, size: int, dim: int) -> None:
         super().__init__(size, dim)
         self.register_buffer("video", torch.full((size,), -1, dtype=torch.long), persistent=True)  # (K,) -1 empty
-        self._index = None  # FAISS IndexFlatIP over the filled slots at the last refresh
+        self._writes = 0  # changes of the queue so far: enqueues and loads of a state dict
+        self._index = None  # FAISS IndexFlatIP over the filled slots, as they were after `_index_writes` writes
+        self._index_writes = -1
         self._index_slots = torch.zeros(0, dtype=torch.long)  # (F,) queue slot of each index row
         self._index_video = torch.zeros(0, dtype=torch.long)  # (F,) video id of each index row
 
@@ -50,6 +59,11 @@ class NegativeQueue(RingBuffer):
             raise ValueError(f"video must be ({keys.shape[0]},), got {tuple(video.shape)}")
         slots = self.write(keys)  # (m,)
         self.video.index_copy_(0, slots, video[-self.size :].to(self.video))
+        self._writes += 1  # the FAISS index (if any) is stale now
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._writes += 1  # new keys (a resumed run): the FAISS index (if any) is stale now
 
     def forward(self) -> tuple[Tensor, Tensor]:
         """The queued keys and video ids, as copies.
@@ -63,14 +77,15 @@ class NegativeQueue(RingBuffer):
         return self.keys.clone(), self.video.clone()
 
     @torch.no_grad()
-    def refresh(self) -> None:
-        """Rebuild the FAISS index from the filled slots' current keys (every `faiss_refresh` steps)."""
+    def _build_index(self) -> None:
+        # FAISS IndexFlatIP over the filled slots' current keys; called by the search when the queue changed
         import faiss  # imported here: only hard-negative mining needs it (faiss-cpu or faiss-gpu)
 
         slots = (self.video >= 0).nonzero().squeeze(1).cpu()  # (F,) filled slots
         index = faiss.IndexFlatIP(self.dim)
         index.add(self.keys[slots.to(self.keys.device)].float().cpu().contiguous().numpy())  # (F, H)
         self._index, self._index_slots, self._index_video = index, slots, self.video.cpu()[slots]
+        self._index_writes = self._writes
 
     @torch.no_grad()
     def hard_negatives(
@@ -80,8 +95,9 @@ class NegativeQueue(RingBuffer):
 
         Empty slots are never returned, nor, if `query_video` is given, keys of the query's own video.
         Where fewer than k such keys exist for some query, every row gets that smaller number k'.
-        With `use_faiss` the search runs over the index of the last `refresh` (built on first use);
-        without, a dense matmul + topk over the current keys. Right after `refresh` both agree.
+        With `use_faiss` the search runs over a FAISS index of the current keys (rebuilt first if the
+        queue changed since the last build); without, a dense matmul + topk. Both give the same slots
+        (up to near-ties).
 
         Shape:
             queries: (M, H); query_video: (M,); returns (M, k') long, k' = min(k, available).
@@ -106,8 +122,8 @@ class NegativeQueue(RingBuffer):
         return scores.topk(min(k, available), dim=1).indices.to(queries.device)  # (M, k')
 
     def _hard_faiss(self, queries: Tensor, k: int, query_video: Tensor | None) -> Tensor:
-        if self._index is None:
-            self.refresh()
+        if self._index_writes != self._writes:  # the queue changed since the last build (or none yet)
+            self._build_index()
         slots, video = self._index_slots, self._index_video  # (F,), (F,)
         same = torch.zeros(queries.shape[0], len(slots), dtype=torch.bool)  # (M, F)
         if query_video is not None:

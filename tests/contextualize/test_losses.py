@@ -123,3 +123,45 @@ def test_losses_decrease_over_sgd_steps(loss_name):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+# ---------------------------------------------------------------- fp32 under bf16 autocast
+def _bf16_rows(*shape: int, seed: int) -> torch.Tensor:
+    """Float32 rows that bf16 holds exactly, L2-normalised around one shared direction (logits near 1 / tau,
+    where a bf16 matmul rounds by ~0.03), as tests/extract does for the stage-1 losses. shape"""
+    shared = torch.randn(shape[-1], generator=torch.Generator().manual_seed(0))  # (H,)
+    noise = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))  # shape
+    return F.normalize(shared + noise, dim=-1).to(torch.bfloat16).float()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_mask_nce_under_bf16_autocast_is_the_fp64_loss(dtype, per_row):
+    count, keys, dim = 8, 32, 64
+    o, t = _bf16_rows(count, dim, seed=60), _bf16_rows(count, dim, seed=61)  # (M, H)
+    p = _bf16_rows(count, keys, dim, seed=62) if per_row else _bf16_rows(keys, dim, seed=62)  # (M, K, H) or (K, H)
+    query_video = torch.arange(count) % 3  # (M,)
+    negative_video = torch.arange(keys).expand(*p.shape[:-1]) % 4 - 1  # ids -1..2: empty and same-video slots
+    expected = mask_nce_loss(o.double(), t.double(), p.double(), 0.1, query_video, negative_video)  # fp64 reference
+    outputs = o.to(dtype).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = mask_nce_loss(outputs, t.to(dtype), p.to(dtype), 0.1, query_video, negative_video)
+        assert mask_nce_loss(o.double(), t.double(), p.double(), 0.1).dtype == torch.float64  # fp64 stays fp64
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(expected.item(), abs=1e-5)
+    got.backward()
+    assert outputs.grad is not None and outputs.grad.dtype == dtype and outputs.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_mask_l2_under_bf16_autocast_is_the_fp64_loss(dtype):
+    o, t = _bf16_rows(8, 64, seed=63), _bf16_rows(8, 64, seed=64)  # (M, H)
+    expected = mask_l2_loss(o.double(), t.double())  # fp64 reference
+    outputs = o.to(dtype).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = mask_l2_loss(outputs, t.to(dtype))
+        assert mask_l2_loss(o.double(), t.double()).dtype == torch.float64  # fp64 stays fp64
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(expected.item(), abs=1e-6)
+    got.backward()
+    assert outputs.grad is not None and outputs.grad.dtype == dtype and outputs.grad.abs().sum() > 0

@@ -133,6 +133,16 @@ def test_load_txe_turns_stored_lists_back_into_tuples(tmp_path):
     assert loaded_config == config and loaded_config.mask_sizes == (1, 3)
 
 
+def test_load_txe_drops_the_retired_faiss_refresh_field(tmp_path):
+    model = create_txe(TINY)
+    save_checkpoint(tmp_path / "txe.pt", kind="txe", config=TINY, step=0, txe=model.state_dict())
+    payload = torch.load(tmp_path / "txe.pt", weights_only=True)
+    payload["config"]["faiss_refresh"] = 50  # as a checkpoint of a version whose FAISS index lagged the queue
+    torch.save(payload, tmp_path / "txe.pt")
+    loaded_config, _ = load_txe(tmp_path / "txe.pt")
+    assert loaded_config == TINY
+
+
 def test_load_txe_refuses_other_kinds_and_unknown_fields(tmp_path):
     model = create_txe(TINY)
     save_checkpoint(tmp_path / "other.pt", kind="backbone", config=TINY, step=0, txe=model.state_dict())

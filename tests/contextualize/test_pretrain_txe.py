@@ -2,6 +2,7 @@
 refuses configs that cannot run on the cache, runs data-parallel, and the ablation grid writes its
 tables and resumes."""
 
+import inspect
 import json
 import subprocess
 import sys
@@ -11,11 +12,13 @@ import pytest
 import torch
 
 from hiermovie.cache import EventCache
+from hiermovie.contextualize import pretrain
 from hiermovie.contextualize.ablate import GridRow, ablate, load_grid
 from hiermovie.contextualize.config import TXE_PROFILES
 from hiermovie.contextualize.data import select_videos, split_windows
 from hiermovie.contextualize.model import load_target_projection, load_txe
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
+from hiermovie.contextualize.queue import NegativeQueue
 from hiermovie.contextualize.retrieval import masked_event_retrieval
 from hiermovie.errors import HiermovieError
 from hiermovie.runlog import read_log
@@ -72,19 +75,51 @@ def test_configs_that_cannot_run_on_the_cache_are_refused(cache, tmp_path, confi
         pretrain_txe(config, cache, tmp_path / "run", OPTIONS)
 
 
+def _spy(monkeypatch, owner, name: str, calls: dict) -> None:
+    """Record the arguments, by name, of every call of owner.name (a function of pretrain.py or a method)."""
+    original = getattr(owner, name)
+    signature = inspect.signature(original)
+
+    def wrapper(*args, **kwargs):
+        calls.setdefault(name, []).append(signature.bind(*args, **kwargs).arguments)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
+        {"mask_sizes": (1,)},
         {"loss": "l2"},
         {"mask_sampling": "max_discrepancy"},
         {"hard_negatives": 4},
         {"target": "live", "exclude_same_video": False},
-        {"stride_sec": 2.0},
+        {"stride_sec": 1.0},
+        {"stride_sec": 3.0},
     ],
 )
-def test_every_table2_variant_trains(cache, tmp_path, overrides):
-    summary = pretrain_txe(replace(TINY, **overrides), cache, tmp_path / "run", replace(OPTIONS, max_steps=3))
+def test_every_table2_variant_trains(cache, tmp_path, monkeypatch, overrides):
+    """Three steps with finite losses, and the option reaches the step (tests/contextualize/test_table2_variants.py
+    checks that each one does what it claims)."""
+    calls: dict = {}
+    for name in ("uniform_span_masks", "max_discrepancy_masks", "mask_l2_loss", "mask_nce_loss"):
+        _spy(monkeypatch, pretrain, name, calls)
+    _spy(monkeypatch, NegativeQueue, "hard_negatives", calls)
+    config = replace(TINY, **overrides)
+    summary = pretrain_txe(config, cache, tmp_path / "run", replace(OPTIONS, max_steps=3))
     assert summary["step"] == 3 and all(torch.isfinite(torch.tensor(losses(tmp_path / "run"))))
+    sampler = "max_discrepancy_masks" if config.mask_sampling == "max_discrepancy" else "uniform_span_masks"
+    assert {len(calls.get(name, ())) for name in ("uniform_span_masks", "max_discrepancy_masks")} == {0, 3}
+    assert len(calls[sampler]) == 3 and all(c["sizes"] == (config.mask_sizes or (1, 2, 3)) for c in calls[sampler])
+    loss, other = ("mask_l2_loss", "mask_nce_loss") if config.loss == "l2" else ("mask_nce_loss", "mask_l2_loss")
+    assert len(calls[loss]) == 3 and other not in calls
+    assert [c["k"] for c in calls.get("hard_negatives", ())] == [4] * (3 if config.hard_negatives else 0)
+    if loss == "mask_nce_loss":  # the query videos are passed only to exclude same-video distractors
+        assert all((c.get("query_video") is not None) == config.exclude_same_video for c in calls[loss])
+    with EventCache(cache) as opened:
+        train, _ = split_windows(opened, opened.video_ids, config.seq_len, config.stride_sec, OPTIONS.val_fraction)
+    assert summary["train_windows"] == len(train)
 
 
 def test_ablation_grid_writes_tables_and_resumes(cache, tmp_path):

@@ -111,7 +111,6 @@ def _filled_queue(size: int, filled: int, dim: int, videos: int, seed: int) -> N
 def test_hard_negatives_faiss_equals_dense(size, filled):
     queue = _filled_queue(size, filled, dim=16, videos=1000, seed=size + filled)
     queries = F.normalize(torch.randn(7, 16, generator=torch.Generator().manual_seed(3)), dim=1)
-    queue.refresh()
     faiss_slots = queue.hard_negatives(queries, k=5, use_faiss=True)
     dense_slots = queue.hard_negatives(queries, k=5, use_faiss=False)
     assert faiss_slots.shape == (7, 5) and faiss_slots.dtype == torch.long
@@ -126,7 +125,6 @@ def test_hard_negatives_never_returns_empty_slots_or_the_query_video():
     queue = _filled_queue(32, 12, dim=8, videos=3, seed=0)  # 20 empty slots whose random keys stay in place
     queries = queue.keys[:4].clone()  # queries equal to queued keys: their own (same-video) slots score highest
     query_video = queue.video[:4].clone()
-    queue.refresh()
     for use_faiss in (True, False):
         slots = queue.hard_negatives(queries, k=3, use_faiss=use_faiss)
         assert slots.shape == (4, 3) and (queue.video[slots] >= 0).all()
@@ -144,17 +142,34 @@ def test_hard_negatives_shrinks_k_to_what_is_available():
     for use_faiss in (True, False):
         assert queue.hard_negatives(queries, k=3, use_faiss=use_faiss).shape == (2, 0)  # nothing queued yet
     queue.enqueue(F.normalize(torch.randn(2, 4), dim=1), torch.tensor([5, 6]))
-    queue.refresh()
     for use_faiss in (True, False):
         assert queue.hard_negatives(queries, k=3, use_faiss=use_faiss).shape == (2, 2)
         assert queue.hard_negatives(queries, k=3, use_faiss=use_faiss, query_video=torch.tensor([5, 7])).shape == (2, 1)
 
 
-def test_faiss_index_is_stale_until_refresh():
-    queue = _filled_queue(16, 4, dim=4, videos=10, seed=1)
-    queue.refresh()
-    queue.enqueue(F.normalize(torch.randn(4, 4), dim=1), torch.arange(4))  # 8 filled now, 4 indexed
-    queries = F.normalize(torch.randn(3, 4), dim=1)
-    assert queue.hard_negatives(queries, k=8).shape == (3, 4)
-    queue.refresh()
-    assert torch.equal(queue.hard_negatives(queries, k=8), queue.hard_negatives(queries, k=8, use_faiss=False))
+def _nearest(queue: NegativeQueue, queries: torch.Tensor, k: int, query_video: torch.Tensor) -> torch.Tensor:
+    """Brute force: the k best filled slots of other videos by inner product with the current keys. (M, k)"""
+    scores = queries @ queue.keys.T  # (M, K)
+    scores[(queue.video < 0) | (query_video[:, None] == queue.video)] = float("-inf")
+    return scores.argsort(dim=1, descending=True)[:, :k]
+
+
+def test_faiss_search_follows_the_queue_through_overwrites():
+    queue = _filled_queue(16, 6, dim=8, videos=4, seed=1)
+    g = torch.Generator().manual_seed(2)
+    queries = F.normalize(torch.randn(5, 8, generator=g), dim=1)  # (M, H)
+    query_video = torch.randint(0, 4, (5,), generator=g)  # (M,)
+    expected = _nearest(queue, queries, 2, query_video)  # (M, 2)
+    assert torch.equal(queue.hard_negatives(queries, k=2, query_video=query_video), expected)  # builds an index
+    for count, total in ((4, 10), (7, 17), (7, 24), (7, 31), (7, 38)):  # 10 filled of 16, then over two turnovers
+        keys, video = F.normalize(torch.randn(count, 8, generator=g), dim=1), torch.randint(0, 4, (count,), generator=g)
+        queue.enqueue(keys, video)
+        assert int((queue.video >= 0).sum()) == min(total, 16)
+        faiss_slots = queue.hard_negatives(queries, k=3, query_video=query_video)
+        assert torch.equal(faiss_slots, queue.hard_negatives(queries, k=3, use_faiss=False, query_video=query_video))
+        assert torch.equal(faiss_slots, _nearest(queue, queries, 3, query_video))
+    resumed = NegativeQueue(16, 8)
+    resumed.hard_negatives(queries, k=3)  # an index over the fresh queue
+    resumed.load_state_dict(queue.state_dict())  # as a resumed run: the search follows the loaded keys
+    expected = _nearest(queue, queries, 3, query_video)  # (M, 3)
+    assert torch.equal(resumed.hard_negatives(queries, k=3, query_video=query_video), expected)

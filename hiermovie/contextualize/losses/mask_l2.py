@@ -4,8 +4,10 @@
 
 between the L2-normalised TxE output o at a masked position and its target t. It has no distractors, so
 nothing stops the outputs from collapsing onto the targets' mean; the paper found it slightly worse.
+Computed in fp32 (at least) whatever the autocast state, as `mask_nce_loss`.
 """
 
+import torch
 from torch import Tensor
 
 
@@ -21,4 +23,6 @@ def mask_l2_loss(outputs: Tensor, targets: Tensor) -> Tensor:
         raise ValueError(
             f"outputs and targets must both be (M, H), M > 0; got {tuple(outputs.shape)}, {tuple(targets.shape)}"
         )
-    return (outputs - targets).pow(2).sum(dim=1).mean()  # (M, H) -> (M,) -> ()
+    with torch.autocast(outputs.device.type, enabled=False):  # fp32 (at least), as mask_nce_loss
+        outputs, targets = (t.to(torch.promote_types(t.dtype, torch.float32)) for t in (outputs, targets))
+        return (outputs - targets).pow(2).sum(dim=1).mean()  # (M, H) -> (M,) -> ()

@@ -5,7 +5,10 @@
 with o the TxE output at a masked position, t its target (the projected input token under stop-gradient)
 and p_1..p_K the distractors of the FIFO queue. Written as a cross-entropy whose positive sits at column 0.
 Distractors from the query's own video (near-duplicate neighbouring events) and empty queue slots (video
-id < 0) can be excluded: their logits become -inf, so they drop out of the sum.
+id < 0) can be excluded: their logits become -inf, so they drop out of the sum. Computed in fp32 (at least)
+whatever the autocast state, as stage 1's losses (`hiermovie/extract/losses/moco_nce.py`): bf16 logits are
+off by ~0.03 at tau = 0.1, which moved the loss of the tests by 2-4e-3; gradients flow back to inputs of any
+float dtype.
 """
 
 import torch
@@ -52,22 +55,26 @@ def mask_nce_loss(
         raise ValueError(f"negatives must be (K, {hidden}) or ({count}, K, {hidden}), got {tuple(negatives.shape)}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    positive = torch.einsum("mh,mh->m", outputs, targets).unsqueeze(1)  # (M, 1)
-    if negatives.dim() == 2:
-        negative = torch.einsum("mh,kh->mk", outputs, negatives)  # (M, K)
-    else:
-        negative = torch.einsum("mh,mkh->mk", outputs, negatives)  # (M, K)
-    if negative_video is not None:
-        if negative_video.shape != negatives.shape[:-1]:
-            raise ValueError(f"negative_video must be {tuple(negatives.shape[:-1])}, got {tuple(negative_video.shape)}")
-        excluded = (negative_video < 0).expand_as(negative)  # (M, K) empty slots
-        if query_video is not None:
-            if query_video.shape != (count,):
-                raise ValueError(f"query_video must be ({count},), got {tuple(query_video.shape)}")
-            excluded = excluded | (query_video.unsqueeze(1) == negative_video)  # (M, K) or same video
-        negative = negative.masked_fill(excluded, float("-inf"))  # (M, K)
-    elif query_video is not None:
+    if negative_video is not None and negative_video.shape != negatives.shape[:-1]:
+        raise ValueError(f"negative_video must be {tuple(negatives.shape[:-1])}, got {tuple(negative_video.shape)}")
+    if query_video is not None and negative_video is None:
         raise ValueError("query_video needs negative_video (the video of each distractor)")
-    logits = torch.cat([positive, negative], dim=1) / temperature  # (M, 1 + K)
+    if query_video is not None and query_video.shape != (count,):
+        raise ValueError(f"query_video must be ({count},), got {tuple(query_video.shape)}")
     labels = torch.zeros(count, dtype=torch.long, device=outputs.device)  # (M,) positive at column 0
-    return F.cross_entropy(logits, labels)
+    with torch.autocast(outputs.device.type, enabled=False):  # fp32 logits: bf16 ones are off by ~0.03 at tau 0.1
+        outputs, targets, negatives = (
+            t.to(torch.promote_types(t.dtype, torch.float32)) for t in (outputs, targets, negatives)
+        )
+        positive = torch.einsum("mh,mh->m", outputs, targets).unsqueeze(1)  # (M, 1)
+        if negatives.dim() == 2:
+            negative = torch.einsum("mh,kh->mk", outputs, negatives)  # (M, K)
+        else:
+            negative = torch.einsum("mh,mkh->mk", outputs, negatives)  # (M, K)
+        if negative_video is not None:
+            excluded = (negative_video < 0).expand_as(negative)  # (M, K) empty slots
+            if query_video is not None:
+                excluded = excluded | (query_video.unsqueeze(1) == negative_video)  # (M, K) or same video
+            negative = negative.masked_fill(excluded, float("-inf"))  # (M, K)
+        logits = torch.cat([positive, negative], dim=1) / temperature  # (M, 1 + K)
+        return F.cross_entropy(logits, labels)
