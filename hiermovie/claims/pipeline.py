@@ -22,9 +22,10 @@ STAGES = {  # name -> what it does, for the report
     "data": "the benchmark (`hiermovie synth`)",
     "backbones": "Slow-D pretrained by supervised, CVRL, MoDist; CVRL+VS continued; a random init",
     "extract": "a VidSitu cache per backbone, the LVU movies (CVRL) and the oracle cache",
-    "txe": "MaskPred-VS and the Table 2 grid on the LVU movies (MaskPred-LVU is its reference cell)",
+    "txe": "MaskPred-VS on the VidSitu train clips; the Table 2 grid on the LVU train movies (MaskPred-LVU is its "
+    "reference cell)",
     "tasks": "Tables 4, 1, 3, 5: every row at the configured seeds, with ceilings",
-    "grid": "each Table 2 cell: retrieval and one SRL run on VidSitu valid",
+    "grid": "each Table 2 cell: retrieval and one SRL run on VidSitu valid (without the clips of LVU movies)",
 }
 
 

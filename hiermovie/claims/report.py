@@ -37,7 +37,7 @@ CLAIMS_SOURCES = {
     "lvu": ("lvu", "lvu", None),
     "lvu: oracle": ("lvu_oracle", "lvu", None),
 }
-# the demo has one backbone (supervised) and one TxE pretrained on its whole cache: its rows stand in for
+# the demo has one backbone (supervised) and one TxE pretrained on its train videos: its rows stand in for
 # the claims rows they can answer; the rest are "not measured"
 DEMO_SOURCES = {
     "srl: blind": (".", "srl", "blind"),

@@ -2,6 +2,7 @@
 profile's value, one given is used as it is, 0 included."""
 
 from dataclasses import replace
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -10,9 +11,18 @@ from hiermovie.claims.config import ClaimsConfig
 from hiermovie.cli.main import app
 from hiermovie.contextualize import pretrain
 from hiermovie.contextualize.config import TXE_PROFILES
+from hiermovie.contextualize.data import VideoChoice
 
 TXE_PRETRAIN = ["txe", "pretrain", "--cache", "cache", "--out", "out", "--profile", "tiny"]
-SUMMARY = {"checkpoint": "out/checkpoint.pt", "step": 0, "val_windows": 1, "r1": 0.0, "r5": 0.0, "median_rank": 1}
+SUMMARY = {
+    "checkpoint": "out/checkpoint.pt",
+    "step": 0,
+    "val_windows": 1,
+    "r1": 0.0,
+    "r5": 0.0,
+    "median_rank": 1,
+    "pretrained_on": "x",
+}
 
 
 def test_an_explicit_zero_reaches_the_config_and_a_missing_option_keeps_the_profile(monkeypatch):
@@ -26,6 +36,16 @@ def test_an_explicit_zero_reaches_the_config_and_a_missing_option_keeps_the_prof
     assert kept == TXE_PROFILES["tiny"] and kept_options.max_steps is None  # all epochs
     assert zero == replace(kept, hard_negatives=0) and zero_options.max_steps == 0  # all distractors, no step
     assert given == replace(kept, epochs=3, batch_size=5)
+
+
+def test_the_pretraining_videos_reach_the_options(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pretrain, "pretrain_txe", lambda *args: calls.append(args) or SUMMARY)
+    extra = ["--data", "bench", "--vidsitu-split", "train", "--lvu-split", "train", "--videos", "list.txt"]
+    result = CliRunner().invoke(app, [*TXE_PRETRAIN, *extra])
+    assert result.exit_code == 0, result.output
+    assert calls[0][-1].videos == VideoChoice(Path("bench"), "train", "train", Path("list.txt"))
+    assert "pretrained on x" in result.output
 
 
 def test_a_count_of_zero_is_refused_where_it_means_nothing(monkeypatch):

@@ -208,6 +208,9 @@ def test_a_checkpoint_of_the_wrong_kind_is_refused(tiny_cache, tiny_backbone, ti
         (["--batch-size", "-3"], ("--batch-size",)),
         (["--mask-sizes", "6"], ("mask size 6 leaves no context",)),
         (["--stride", "1.5"], ("not a multiple of the extraction stride",)),
+        (["--vidsitu-split", "train"], ("need --data",)),
+        (["--data", "/nonexistent/bench", "--lvu-split", "train"], ("no LVU label folders",)),
+        (["--videos", "/nonexistent/list.txt"], ("list.txt", "unreadable video list")),
     ],
 )
 def test_invalid_txe_options(extra, fragments, tiny_cache, tmp_path):
