@@ -72,6 +72,8 @@ class MaskedInstancePretraining(nn.Module):
 
     def __init__(self, *, model: ObjectTransformer, head: nn.Linear, mask_prob: float = MASK_PROB):
         super().__init__()
+        if model.input_dim is None or model.scene_dim is not None:
+            raise ValueError("masked-instance pretraining needs an instance-only Object Transformer")
         if head.in_features != model.hidden_dim or head.out_features != model.input_dim:
             raise ValueError(f"head must map {model.hidden_dim} -> {model.input_dim}, got {head}")
         self.model, self.head, self.mask_prob = model, head, mask_prob

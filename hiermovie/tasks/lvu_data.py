@@ -109,6 +109,20 @@ def span_tokens(movie: Movie, start: float, span_sec: float) -> np.ndarray:
     return np.flatnonzero((movie.centre_sec >= start) & (movie.centre_sec < start + span_sec))
 
 
+def span_scene(movie: Movie, start: float, span_sec: float, kind: str) -> dict[str, np.ndarray]:
+    """The span's scene tokens (`kind` "raw": backbone, "context": TxE), one per token whose centre lies in
+    [start, start + span_sec), in time order, with the second of each centre relative to the span start (the scene
+    pathway's input); a span shorter than one token gets the nearest token, its second clipped into the span."""
+    rows = span_tokens(movie, start, span_sec)  # (k,)
+    if len(rows) == 0:
+        rows = np.array([int(np.argmin(np.abs(movie.centre_sec - start)))])  # (1,)
+    tokens = movie.raw if kind == "raw" else movie.context  # (L, D) or (L, H)
+    if tokens is None:
+        raise ValueError(f"movie {movie.video_id} has no {kind} tokens")
+    sec = np.clip(np.floor(movie.centre_sec[rows] - int(start)), 0, int(np.ceil(span_sec)) - 1)  # (k,)
+    return {"features": tokens[rows], "sec": sec.astype(np.int64)}  # (k, D), (k,)
+
+
 def span_instances(movie: Movie, start: float, span_sec: float) -> dict[str, np.ndarray]:
     """The instances seen in [start, start + span_sec), seconds relative to the span start (OT input)."""
     keep = (movie.instance_sec >= start) & (movie.instance_sec < start + span_sec)  # (M,)

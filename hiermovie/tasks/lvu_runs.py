@@ -1,11 +1,12 @@
 """`hiermovie task lvu`: the benchmark's version of the paper's Table 5, the 9 LVU tasks x the rows of
 `lvu_tasks.LVU_ROWS`, `lvu_runs` seeds each, from the cache.
 
-Before the runs, the Object Transformer is pretrained once by masked-instance prediction on the
-instances of every cached video that has some (labels unused), with the one training loop
-(`training.fit`: checkpoints, resume, torchrun); every `instance` / `ot_pp` run starts from it. The
-scene pathway reads the cached backbone tokens (`scene_sup`) or their TxE contextualization
-(`scene_ours`, `ot_pp`, needs `--txe`), computed once with the frozen TxE.
+Every row is an Object Transformer fine-tuned per task (`lvu_tasks`). Before the runs, an instance-only
+Object Transformer is pretrained once by masked-instance prediction on the instances of every cached video
+that has some (labels unused), with the one training loop (`training.fit`: checkpoints, resume,
+torchrun); every `instance` / `ot_pp` run starts its instance part from it. The scene pathway reads the
+cached backbone tokens (`scene_sup`) or their TxE contextualization (`scene_ours`, `ot_pp`, needs
+`--txe`), computed once with the frozen TxE.
 
 OUT/lvu/runs.jsonl records finished runs (resume); OUT/lvu/table.{md,json} hold Table 5 on test (the
 metric of the best val epoch) and on val, with #top-1 and mean rank over the 9 tasks.
@@ -44,9 +45,10 @@ from hiermovie.tasks.lvu_tasks import (
     SCENE_TOKENS,
     USES_INSTANCES,
     evaluation_spans,
+    lvu_object_transformer,
     train_lvu_run,
 )
-from hiermovie.tasks.object_transformer import collate_instances, create_object_transformer
+from hiermovie.tasks.object_transformer import collate_instances
 from hiermovie.training import fit
 
 OT_CHECKPOINT_KIND = "object_transformer"
@@ -109,7 +111,7 @@ def run_lvu(
         },
     )
     with EventCache(cache_path) as cache:
-        backbone, cache_dim = str(cache.attrs.get("backbone_config", {}).get("method", "?")), cache.dim
+        backbone = str(cache.attrs.get("backbone_config", {}).get("method", "?"))
         context = _contextual_tokens(cache, txe_path) if txe_path else None
         loaded: dict = {}  # each video read from the cache once, whatever the number of tasks labelling it
         datasets = {  # every label file is read (and checked) before any training
@@ -121,11 +123,6 @@ def run_lvu(
         ot_weights = None
         if any(USES_INSTANCES[row] for row in rows):
             ot_weights = _pretrained_object_transformer(cache, stable, folder / "object_transformer", device, progress)
-
-    def pretrained_ot():
-        model = _object_transformer(stable, cache_dim)
-        model.load_state_dict(ot_weights)
-        return model
 
     run_device = resolve_device(device)
     record = folder / "runs.jsonl"
@@ -139,7 +136,7 @@ def run_lvu(
 
     def run(job: tuple[str, str, int]) -> dict:
         task, row, seed = job
-        return train_lvu_run(task, row, seed, splits_of[task], stable, pretrained_ot, run_device)
+        return train_lvu_run(task, row, seed, splits_of[task], stable, ot_weights, run_device)
 
     bar = progress_bar(total=len(todo), desc="lvu", unit="run", enabled=progress)
     for (task, row, seed), result in run_parallel(run, todo, run_workers(run_device, jobs)):
@@ -148,19 +145,6 @@ def run_lvu(
         append_record(record, {"task": task, "row": row, "seed": seed, **result})
     bar.close()
     return _write_table(folder, rows, config.lvu_runs, backbone)
-
-
-def _object_transformer(config: TaskConfig, input_dim: int):
-    """The Object Transformer of `config` for `input_dim`-d instance features (spans of lvu_span_sec)."""
-    return create_object_transformer(
-        input_dim,
-        hidden_dim=config.ot_dim,
-        num_layers=config.ot_layers,
-        num_heads=config.ot_heads,
-        ffn_dim=config.ot_ffn,
-        dropout=config.dropout,
-        max_seconds=config.lvu_span_sec,
-    )
 
 
 def _contextual_tokens(cache: EventCache, txe_path: Path) -> dict[str, np.ndarray]:
@@ -180,7 +164,7 @@ def _pretrained_object_transformer(cache: EventCache, config: TaskConfig, run: P
     the weights of the finished run (resumed from its checkpoint if interrupted)."""
     checkpoint = run / "checkpoint.pt"
     summary = run / "summary.json"
-    model = _object_transformer(config, cache.dim)
+    model = lvu_object_transformer(config, cache.dim, None)  # instance-only
     if summary.is_file():
         model.load_state_dict(load_checkpoint(checkpoint, OT_CHECKPOINT_KIND)["object_transformer"])
         return model.state_dict()

@@ -1,19 +1,33 @@
 """LVU tasks with Object Transformer++ (paper sec. 5, Fig. 3, Table 5), from the cache.
 
-Rows of Table 5 (each trained per task and seed, LVU's span protocol, `lvu_data.py`):
+Every row of Table 5 embeds a span's clips with its encoders and feeds them to one Object Transformer
+(`object_transformer.py`), fine-tuned per task and seed (LVU's span protocol, `lvu_data.py`), with LVU's head
+Dropout -> Linear on the pooled output:
 
-- `instance`   the instance pathway alone: LVU's Object Transformer over the span's cached instance
-               features, pretrained once by masked-instance prediction, then fine-tuned;
-- `scene_sup`  the scene pathway from the backbone alone: the span's backbone tokens mean-pooled ("Sup");
-- `scene_ours` the scene pathway from our TxE: the span's contextualized tokens mean-pooled;
-- `ot_pp`      Object Transformer++: both pathways, the pooled OT output and the scene vector concatenated
-               before the head.
+- `instance`   the instance pathway alone: the span's cached instance features, the OT pretrained once by
+               masked-instance prediction, then fine-tuned;
+- `scene_sup`  the scene pathway from the backbone alone ("Sup"): the span's backbone tokens, one per cached
+               event token, each with its second in the span;
+- `scene_ours` the scene pathway from our TxE alone ("Ours"): the span's TxE-contextualized tokens;
+- `ot_pp`      Object Transformer++: the instances and the TxE tokens in one sequence through one OT, told
+               apart by a token-type embedding; the instance part starts from the masked-instance pretraining,
+               the scene projection and the type embedding are new (`create_object_transformer`).
+
+The scene rows' OT starts from BERT's init: the masked-instance pretraining reads instances, which they do not
+use (and a cache without instances can still run them).
 
 ::
 
-    span instances (B, M, D) --> ObjectTransformer --> pooled (B, H) --.
-                                                                       |-- concat --> dropout --> Linear --> (B, C | 1)
-    span tokens (B, k, E) --> mean --> LayerNorm --> scene (B, E) -----'
+    span instances: InstanceBatch (B, M) --> InstanceEmbedding [+ type 0] --> (B, M, H) --.
+                                                                                          |-- concat (B, M + k, H)
+    span tokens:    SceneBatch (B, k, E) --> Linear(E -> H)    [+ type 1] --> (B, k, H) --'
+      |  + 3 second embeddings, [start] + tokens, LayerNorm, Dropout         (B, 1 + M + k, H)
+      |  encoder (post-norm), pooler tanh(Linear(h[:, 0]))                   (B, H)
+      v
+    head: Dropout -> Linear                                                  (B, C | 1)
+
+`instance` has the top line only, the scene rows the bottom one only (neither has a type embedding).
+Fine-tuning is the same for every row (`parameter_groups`).
 """
 
 import copy
@@ -34,39 +48,73 @@ from hiermovie.tasks.lvu_data import (
     eval_span_starts,
     lvu_metric,
     span_instances,
-    span_tokens,
+    span_scene,
     train_span_start,
 )
-from hiermovie.tasks.object_transformer import InstanceBatch, ObjectTransformer, collate_instances
+from hiermovie.tasks.object_transformer import (
+    InstanceBatch,
+    ObjectTransformer,
+    SceneBatch,
+    collate_instances,
+    collate_scene,
+    create_object_transformer,
+    load_instance_weights,
+)
 
 LVU_ROWS = ("instance", "scene_sup", "scene_ours", "ot_pp")
 USES_INSTANCES = {"instance": True, "scene_sup": False, "scene_ours": False, "ot_pp": True}
 SCENE_TOKENS = {"instance": None, "scene_sup": "raw", "scene_ours": "context", "ot_pp": "context"}
+WEIGHT_DECAY = 0.01  # LVU run.sh: AdamW weight decay, none on biases and LayerNorms
 
 
 class LVUModel(nn.Module):
-    """A head over the pathways a row uses: the pooled Object Transformer output and / or a scene vector."""
+    """LVU's head over the pooled output of the row's Object Transformer.
 
-    def __init__(self, *, ot: ObjectTransformer | None, scene_norm: nn.Module | None, head: nn.Module):
+    Shape: forward: InstanceBatch (B, M) and / or SceneBatch (B, k), as the OT reads them -> (B, C), C = 1 for
+    regression.
+    """
+
+    def __init__(self, *, ot: ObjectTransformer, head: nn.Module):
         super().__init__()
-        self.ot, self.scene_norm, self.head = ot, scene_norm, head
+        self.ot, self.head = ot, head
 
-    def forward(self, instances: InstanceBatch | None, scene: Tensor | None) -> Tensor:
-        parts = []
-        if self.ot is not None:
-            parts.append(self.ot(instances)[0])  # (B, H)
-        if self.scene_norm is not None:
-            parts.append(self.scene_norm(scene))  # (B, E)
-        return self.head(torch.cat(parts, dim=-1))  # (B, C)
+    def forward(self, instances: InstanceBatch | None, scene: SceneBatch | None) -> Tensor:
+        pooled, _ = self.ot(instances, scene)  # (B, H)
+        return self.head(pooled)  # (B, C)
 
 
-def create_lvu_model(task: str, row: str, ot: ObjectTransformer | None, scene_dim: int, dropout: float) -> LVUModel:
-    """The row's model: LVU's head, Dropout(0.1) -> Linear(width, classes, or 1 for regression)."""
-    outputs = LVU_TASKS[task] or 1
-    scene_norm = nn.LayerNorm(scene_dim) if SCENE_TOKENS[row] else None
-    width = (ot.hidden_dim if USES_INSTANCES[row] else 0) + (scene_dim if scene_norm is not None else 0)
-    head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, outputs))
-    return LVUModel(ot=ot if USES_INSTANCES[row] else None, scene_norm=scene_norm, head=head)
+def lvu_object_transformer(config: TaskConfig, instance_dim: int | None, scene_dim: int | None) -> ObjectTransformer:
+    """The Object Transformer of `config` over `instance_dim`-d instances and / or `scene_dim`-d scene tokens
+    (None: no such pathway) of lvu_span_sec spans."""
+    return create_object_transformer(
+        instance_dim,
+        hidden_dim=config.ot_dim,
+        num_layers=config.ot_layers,
+        num_heads=config.ot_heads,
+        ffn_dim=config.ot_ffn,
+        dropout=config.dropout,
+        max_seconds=config.lvu_span_sec,
+        scene_dim=scene_dim,
+    )
+
+
+def create_lvu_model(
+    task: str,
+    row: str,
+    config: TaskConfig,
+    instance_dim: int | None,
+    scene_dim: int | None,
+    pretrained: dict | None = None,
+) -> LVUModel:
+    """The row's model: its Object Transformer (the pathways of the row; the instance part loaded from the
+    `pretrained` instance-only OT's weights, None: BERT's init) and LVU's head, Dropout -> Linear(H, classes, or
+    1 for regression)."""
+    uses_instances, uses_scene = USES_INSTANCES[row], SCENE_TOKENS[row] is not None
+    ot = lvu_object_transformer(config, instance_dim if uses_instances else None, scene_dim if uses_scene else None)
+    if uses_instances and pretrained is not None:
+        load_instance_weights(ot, pretrained)
+    head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(ot.hidden_dim, LVU_TASKS[task] or 1))
+    return LVUModel(ot=ot, head=head)
 
 
 @dataclass(frozen=True)
@@ -75,7 +123,7 @@ class Spans:
 
     video: np.ndarray  # (S,) int64
     start: np.ndarray  # (S,) float64
-    scene: dict[str, np.ndarray]  # "raw" (S, D), "context" (S, H): mean-pooled span tokens
+    scene: dict[str, list[dict[str, np.ndarray]]]  # "raw" / "context": per span, `span_scene`
     instances: list[dict[str, np.ndarray]]  # per span, `span_instances`
 
 
@@ -83,19 +131,14 @@ def make_spans(movies: list[Movie], starts: list[np.ndarray], span_sec: float) -
     """The inputs of the given spans (starts[i] are movie i's span starts)."""
     video = np.concatenate([np.full(len(s), i, np.int64) for i, s in enumerate(starts)])  # (S,)
     start = np.concatenate(starts).astype(np.float64)  # (S,)
-    scene: dict[str, list[np.ndarray]] = {"raw": [], "context": []}
+    kinds = ("raw", "context") if all(movie.context is not None for movie in movies) else ("raw",)
+    scene: dict[str, list[dict[str, np.ndarray]]] = {kind: [] for kind in kinds}
     instances = []
     for i, s in zip(video.tolist(), start.tolist(), strict=True):
-        movie = movies[i]
-        rows = span_tokens(movie, s, span_sec)  # (k,)
-        if len(rows) == 0:  # a span shorter than a token: the nearest token
-            rows = np.array([int(np.argmin(np.abs(movie.centre_sec - s)))])
-        scene["raw"].append(movie.raw[rows].mean(0))  # (D,)
-        if movie.context is not None:
-            scene["context"].append(movie.context[rows].mean(0))  # (H,)
-        instances.append(span_instances(movie, s, span_sec))
-    pooled = {key: np.stack(values).astype(np.float32) for key, values in scene.items() if values}
-    return Spans(video, start, pooled, instances)
+        for kind in kinds:
+            scene[kind].append(span_scene(movies[i], s, span_sec, kind))
+        instances.append(span_instances(movies[i], s, span_sec))
+    return Spans(video, start, scene, instances)
 
 
 def evaluation_spans(movies: list[Movie], span_sec: float) -> Spans:
@@ -104,22 +147,31 @@ def evaluation_spans(movies: list[Movie], span_sec: float) -> Spans:
 
 
 def batch_inputs(row: str, spans: Spans, rows: np.ndarray, config: TaskConfig, device, generator=None):
-    """(instances or None, scene (B, E) or None) of the spans `rows`, as the row's model reads them."""
-    instances = None
+    """(InstanceBatch or None, SceneBatch or None) of the spans `rows`, as the row's model reads them."""
+    instances = scene = None
     if USES_INSTANCES[row]:
         examples = [spans.instances[i] for i in rows.tolist()]
         instances = collate_instances(examples, config.ot_max_instances, generator).to(device)
-    key = SCENE_TOKENS[row]
-    scene = torch.from_numpy(spans.scene[key][rows]).to(device) if key else None  # (B, E)
+    if SCENE_TOKENS[row] is not None:
+        scene = collate_scene([spans.scene[SCENE_TOKENS[row]][i] for i in rows.tolist()]).to(device)
     return instances, scene
+
+
+def _token_counts(row: str, spans: Spans) -> np.ndarray:
+    """The length of each span's sequence in the row's Object Transformer. Shape (S,)."""
+    counts = np.zeros(len(spans.video), np.int64)  # (S,)
+    if USES_INSTANCES[row]:
+        counts += [len(instances["sec"]) for instances in spans.instances]
+    if SCENE_TOKENS[row] is not None:
+        counts += [len(tokens["sec"]) for tokens in spans.scene[SCENE_TOKENS[row]]]
+    return counts
 
 
 def evaluation_inputs(row: str, spans: Spans, config: TaskConfig, device) -> list[tuple[np.ndarray, tuple]]:
     """(span rows, model inputs) of every evaluation span in batches of 64, collated once for all epochs.
-    Spans are batched in order of their instance count: less padding for the Object Transformer, the same
+    Spans are batched in order of their sequence length: less padding for the Object Transformer, the same
     outputs (an OT evaluation pass on the demo benchmark: 173 ms in span order, 127 ms sorted)."""
-    counts = np.array([len(instances["sec"]) for instances in spans.instances])  # (S,)
-    order = np.argsort(counts, kind="stable")  # (S,)
+    order = np.argsort(_token_counts(row, spans), kind="stable")  # (S,)
     chunks = np.array_split(order, max(1, len(order) // 64))
     return [(rows, batch_inputs(row, spans, rows, config, device)) for rows in chunks]
 
@@ -155,13 +207,17 @@ def better(task: str, value: float, best: float) -> bool:
     return value < best if LVU_TASKS[task] == 0 else value > best
 
 
-def parameter_groups(model: LVUModel, config: TaskConfig) -> list[dict]:
-    """AdamW groups: the Object Transformer at `lvu_lr`, the head and the scene LayerNorm at `lvu_head_lr`."""
-    head = [p for name, p in model.named_parameters() if not name.startswith("ot.")]
-    groups = [{"params": head, "peak_lr": config.lvu_head_lr, "lr": config.lvu_head_lr}]
-    if model.ot is not None:
-        groups.append({"params": list(model.ot.parameters()), "peak_lr": config.lvu_lr, "lr": config.lvu_lr})
-    return groups
+def parameter_groups(model: nn.Module, config: TaskConfig) -> list[dict]:
+    """AdamW groups, one policy for every row (LVU run.sh): every parameter at `lvu_lr` (times LVU's schedule),
+    weight decay WEIGHT_DECAY except on biases and LayerNorm weights (LVU's no_decay = bias, LayerNorm.weight)."""
+    norms = {id(p) for module in model.modules() if isinstance(module, nn.LayerNorm) for p in module.parameters()}
+    exempt = {id(p) for name, p in model.named_parameters() if name.endswith("bias")} | norms
+    decay = [p for p in model.parameters() if id(p) not in exempt]
+    rest = [p for p in model.parameters() if id(p) in exempt]
+    return [
+        {"params": params, "weight_decay": weight_decay, "peak_lr": config.lvu_lr, "lr": config.lvu_lr}
+        for params, weight_decay in ((decay, WEIGHT_DECAY), (rest, 0.0))
+    ]
 
 
 def train_lvu_run(
@@ -170,24 +226,24 @@ def train_lvu_run(
     seed: int,
     splits: dict[str, tuple[list[Movie], Spans | None]],
     config: TaskConfig,
-    make_ot,
+    pretrained: dict | None,
     device: torch.device,
 ) -> dict:
     """Train one (task, row, seed) on random train spans; {"val", "test", "best_epoch"} at the best val epoch.
 
-    `splits` maps train / val / test to (movies, evaluation spans; None for train); `make_ot()` builds the
-    (pretrained) Object Transformer.
+    `splits` maps train / val / test to (movies, evaluation spans; None for train); `pretrained` holds the
+    masked-instance pretrained Object Transformer's weights for the instance rows (None: BERT's init).
     """
     torch.manual_seed(seed)
     train, span_sec = splits["train"][0], config.lvu_span_sec
-    scene_key = SCENE_TOKENS[row]
-    scene_dim = splits["val"][1].scene[scene_key].shape[1] if scene_key else 0
-    model = create_lvu_model(task, row, make_ot() if USES_INSTANCES[row] else None, scene_dim, config.dropout)
-    model = model.to(device)
+    scene = SCENE_TOKENS[row]
+    scene_dim = (train[0].raw if scene == "raw" else train[0].context).shape[1] if scene else None
+    instance_dim = train[0].instance_features.shape[1]
+    model = create_lvu_model(task, row, config, instance_dim, scene_dim, pretrained).to(device)
     steps_per_epoch = max(1, -(-len(train) // config.lvu_batch_size))
     total = steps_per_epoch * config.lvu_epochs
     schedule = linear_schedule(1.0, total, warmup_steps=total // 10)  # LVU: 10% warmup, linear decay (x peak lr)
-    optimizer = torch.optim.AdamW(parameter_groups(model, config), weight_decay=0.01)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config))
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     labels = torch.tensor([movie.label for movie in train], device=device)  # (V,)
     evaluation = {split: evaluation_inputs(row, splits[split][1], config, device) for split in ("val", "test")}

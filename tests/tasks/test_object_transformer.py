@@ -22,7 +22,9 @@ from hiermovie.tasks.object_transformer import (
     InstanceBatch,
     ObjectTransformer,
     collate_instances,
+    collate_scene,
     create_object_transformer,
+    load_instance_weights,
 )
 
 DIM, HIDDEN = 12, 16
@@ -61,12 +63,13 @@ def test_shapes_and_structure():
     batch = collate_instances([_example(5, 0), _example(3, 1)], max_instances=16)
     pooled, outputs = model(batch)
     assert pooled.shape == (2, HIDDEN) and outputs.shape == (2, 5, HIDDEN)
-    assert model.embed(batch).shape == (2, 6, HIDDEN)  # start token + 5
+    assert model.embed(batch)[0].shape == (2, 6, HIDDEN)  # start token + 5
     assert torch.all(outputs[1, 3:] == 0)  # padding rows are zeroed
     assert (pooled.abs() <= 1).all()  # tanh pooler
     layer = model.encoder.layers[0]
     assert len(model.encoder.layers) == 2 and not layer.norm_first and layer.self_attn.batch_first
-    assert model.input_dim == DIM and model.hidden_dim == HIDDEN and model.max_tracks == 256
+    assert model.input_dim == DIM and model.hidden_dim == HIDDEN and model.instance_embedding.max_tracks == 256
+    assert model.scene_proj is None and model.type_embedding is None  # the instance pathway alone
 
 
 def test_padding_changes_neither_valid_outputs_nor_pooled_output():
@@ -90,6 +93,37 @@ def test_padding_changes_neither_valid_outputs_nor_pooled_output():
             pooled_pad, outputs_pad = model(padded)
             torch.testing.assert_close(pooled_pad[:1], pooled, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(outputs_pad[:1, :4], outputs, atol=1e-5, rtol=1e-5)
+
+
+def test_ot_pp_padding_of_either_pathway_changes_nothing_and_its_instance_part_loads_pretrained_weights():
+    pretrained = _tiny()
+    torch.manual_seed(1)
+    model = create_object_transformer(
+        DIM,
+        hidden_dim=HIDDEN,
+        num_layers=2,
+        num_heads=4,
+        ffn_dim=32,
+        dropout=0.0,
+        max_seconds=20,
+        max_shots=8,
+        scene_dim=5,
+    ).eval()
+    load_instance_weights(model, pretrained.state_dict())
+    rng = np.random.default_rng(0)
+    scene = [{"features": rng.normal(size=(k, 5)), "sec": np.arange(k) * 3} for k in (4, 7)]
+    alone = model(collate_instances([_example(4, 0)], 16), collate_scene(scene[:1]))
+    # beside a longer example: the instances padded from 4 to 9, the scene tokens from 4 to 7
+    beside = model(collate_instances([_example(4, 0), _example(9, 1)], 16), collate_scene(scene))
+    torch.testing.assert_close(beside[0][:1], alone[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(beside[1][:1, :4], alone[1][:, :4], atol=1e-5, rtol=1e-5)  # the instances' outputs
+    torch.testing.assert_close(beside[1][:1, 9:13], alone[1][:, 4:], atol=1e-5, rtol=1e-5)  # the scene tokens'
+    with pytest.raises(ValueError, match="reads"):
+        model(collate_instances([_example(4, 0)], 16))  # OT++ needs both pathways
+    with pytest.raises(ValueError, match="instance-only"):
+        create_masked_instance_pretraining(model)
+    with pytest.raises(ValueError, match="do not fit"):
+        load_instance_weights(model, {**pretrained.state_dict(), "extra": torch.zeros(1)})
 
 
 def test_out_of_range_ids_of_valid_instances_are_refused():
@@ -267,8 +301,8 @@ def test_pretraining_steps_reduce_the_loss_and_reach_the_feature_projection():
         optimizer.zero_grad()
         loss.backward()
         if step == 0:
-            assert model.feature_proj.weight.grad.abs().sum() > 0
-            assert model.mask_token.grad.abs().sum() > 0
+            assert model.instance_embedding.feature_proj.weight.grad.abs().sum() > 0
+            assert model.instance_embedding.mask_token.grad.abs().sum() > 0
         optimizer.step()
     after = evaluate()
     assert after < 0.5 * before, (before, after)
