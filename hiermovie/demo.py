@@ -28,7 +28,7 @@ from hiermovie.extract.featurize import ExtractOptions, extract
 from hiermovie.extract.pretrain import PretrainOptions, pretrain
 from hiermovie.extract.verbs import VerbRunOptions, probe_backbones
 from hiermovie.profiles import choose_profile
-from hiermovie.results import read_records
+from hiermovie.results import format_percent, read_records
 from hiermovie.tasks.config import TASK_PROFILES
 from hiermovie.tasks.feature_probe import probe_event_features, probe_table
 from hiermovie.tasks.runs import ALL_TASKS, TaskOptions, run_tasks
@@ -287,7 +287,7 @@ def _backbone_report(backbone: dict) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {100 * m['acc1']:.2f} | {100 * m['acc5']:.2f} | {100 * m['rec5']:.2f} |"
+        f"| {name} | {format_percent(m['acc1'])} | {format_percent(m['acc5'])} | {format_percent(m['rec5'])} |"
         for name, m in backbone["probes"].items()
     ]
     return "\n".join(lines) + "\n"

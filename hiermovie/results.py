@@ -46,10 +46,18 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
 
 
 def format_mean_se(summary: dict, digits: int = 2) -> str:
-    """ "12.34 ± 0.56" from {"mean", "se"}; the mean alone after a single run (NaN error)."""
+    """ "12.34 ± 0.56" from {"mean", "se"}; the mean alone after a single run (NaN error); "-" for a NaN mean
+    (a metric that is undefined, such as Rec@5 when no verb qualifies)."""
+    if math.isnan(summary["mean"]):
+        return "-"
     if math.isnan(summary["se"]):
         return f"{summary['mean']:.{digits}f}"
     return f"{summary['mean']:.{digits}f} ± {summary['se']:.{digits}f}"
+
+
+def format_percent(fraction: float, digits: int = 2) -> str:
+    """A fraction in % ("12.34"); "-" where it is undefined (NaN)."""
+    return format_mean_se({"mean": 100 * fraction, "se": math.nan}, digits)
 
 
 def slug(label: str) -> str:

@@ -9,10 +9,12 @@ Per clip and event, `hyp` is the model's top-5 verb ids (best first) and `gt` th
 - Per-video Acc@k (`per_video_acc1/5` = `Per_Vid_Top_1/5`): a clip is a hit if all its events are.
 - Rec@5 (`rec5` = `recall_macro_1_th_9`): every verb chosen by >= 2 annotators of an event records whether
   it is in hyp[:5]; per verb the mean of its records, then the mean over the verbs with MORE than
-  `recall_threshold` records (`rec5_verbs` of them; NaN if none).
+  `recall_threshold` records (`rec5_verbs` of them).
 
-Train-style references have one annotator per event, so no verb is ever chosen twice: Rec@5 then has no
-qualifying verbs (`rec5` NaN, `rec5_verbs` 0) and only Acc@k is meaningful.
+When no verb qualifies, Rec@5 is undefined: `rec5` is NaN and `rec5_verbs` 0. (evl_fns' `get_avg` reports 0
+there, which reads as "every verb missed".) `hiermovie evaluate` writes it as null, the tables as "-". This
+happens with train-style references (one annotator per event, so no verb is ever chosen twice) and on
+small valid subsets (`--partial`); only Acc@k is meaningful then.
 """
 
 import math

@@ -299,7 +299,7 @@ def vidsitu_tables(results: Results, floors: dict) -> str:
         for label, name in rows:
             if name is None:  # a constant floor: one value, no seeds
                 if task in floors:
-                    cells = [f"{floors[task][key]:.2f}" for _, key in columns]
+                    cells = [format_mean_se({"mean": floors[task][key], "se": math.nan}) for _, key in columns]
                     lines.append(f"| {label} | " + " | ".join(cells) + " | - |")
                 continue
             values = {key: results.vidsitu(name, key) for _, key in columns}

@@ -157,9 +157,11 @@ def backbone_probe(
 
 
 def _verb_line(metrics: dict) -> str:
+    from hiermovie.results import format_percent  # "-" for an undefined Rec@5
+
     return (
-        f"verbs on valid: Acc@1 {100 * metrics['acc1']:.2f}, Acc@5 {100 * metrics['acc5']:.2f}, "
-        f"Rec@5 {100 * metrics['rec5']:.2f} (over {int(metrics['rec5_verbs'])} verbs)"
+        f"verbs on valid: Acc@1 {format_percent(metrics['acc1'])}, Acc@5 {format_percent(metrics['acc5'])}, "
+        f"Rec@5 {format_percent(metrics['rec5'])} (over {int(metrics['rec5_verbs'])} verbs)"
     )
 
 

@@ -179,12 +179,16 @@ def evaluate(
     allow_pickle: Annotated[bool, typer.Option(help="Also read .pkl predictions (only from trusted sources).")] = False,
     partial: Annotated[bool, typer.Option(help="Score only the clips present (VidSitu's debug_mode).")] = False,
 ) -> None:
-    """Score VidSitu-format prediction files (VidSitu's protocol)."""
+    """Score VidSitu-format prediction files (VidSitu's protocol); an undefined metric is written as null."""
     import json
+    import math
 
     from hiermovie.tasks.vidsitu_eval import evaluate as score_predictions
 
-    typer.echo(json.dumps(run(score_predictions, task.value, pred, ann, split, allow_pickle, partial), indent=1))
+    metrics = run(score_predictions, task.value, pred, ann, split, allow_pickle, partial)
+    # standard JSON has no NaN: an undefined metric (Rec@5 when no verb qualifies) is null
+    defined = {key: None if math.isnan(value) else value for key, value in metrics.items()}
+    typer.echo(json.dumps(defined, indent=1))
 
 
 class TaskName(StrEnum):

@@ -79,9 +79,15 @@ class RoleFiller:
 
 @dataclass(frozen=True)
 class EventAnnotation:
+    """One event of an annotation. Its role fillers come in two orders, each where VidSitu's code reads it:
+    `roles` as `dat_loader` builds the training target (Arg_List positions), `args` as `evl_fns` scores
+    (the `Args` object's key order). With a role name that maps twice (two "ArgM (location ...)" keys), the
+    order decides which filler a coreference mention stands for."""
+
     verb: str
     verb_id: str  # e.g. "push.01"
-    roles: tuple[RoleFiller, ...]  # in Arg_List position order; () where the file has no roles
+    roles: tuple[RoleFiller, ...]  # in Arg_List position order (ties in Arg_List key order); () if no roles
+    args: tuple[RoleFiller, ...]  # the same fillers in the Args object's key order
     relation: str | None  # one of RELATIONS; None for Ev3 and for the test files
 
 
@@ -132,6 +138,11 @@ def vidsitu_root(data: Path) -> Path:
     raise HiermovieError(f"{data}: no vidsitu_annotations/ here or in vidsitu/ (give the VidSitu or benchmark folder)")
 
 
+def annotation_file(root: Path, split: str) -> Path:
+    """The annotation file (vsann) of a split under a VidSitu root; testvb has none (KeyError)."""
+    return Path(root) / "vidsitu_annotations" / "vseg_ann_files" / _ANNOTATION_FILES[split]
+
+
 def load_vidsitu(root: Path, split: str, video_dir: Path | None = None, check_videos: bool = False) -> VidSituSplit:
     """Read and validate one VidSitu split; videos are looked up in `video_dir` (default: the VidSitu one)."""
     if split not in SPLITS:
@@ -150,7 +161,7 @@ def load_vidsitu(root: Path, split: str, video_dir: Path | None = None, check_vi
 
     grouped: dict[str, list[ClipAnnotation]] = {}
     if split in _ANNOTATION_FILES:
-        ann_path = ann_dir / "vseg_ann_files" / _ANNOTATION_FILES[split]
+        ann_path = annotation_file(root, split)
         grouped = _read_annotations(ann_path, split, set(clip_ids))
         minimum = _MIN_VALID_ANNOTATIONS if split == "valid" else 1
         for ann_idx, clip_id in enumerate(clip_ids):
@@ -290,37 +301,40 @@ def _parse_event(event: dict[str, Any], ev: str, split: str, path: Path, where: 
     verb = _require(event, "Verb", str, path, where)
     verb_id = _require(event, "VerbID", str, path, where)
     _check_verb_id(verb_id, path, where)
-    roles = _parse_roles(event, path, where) if split in _ROLE_SPLITS else ()
+    roles, args = _parse_roles(event, path, where) if split in _ROLE_SPLITS else ((), ())
     relation = None
     if split in _RELATION_SPLITS and ev != "Ev3":  # Ev3 is the anchor the others relate to
         relation = _require(event, "EvRel", str, path, where)
         if relation not in RELATIONS:
             raise AnnotationError(path, f"{where}: EvRel {relation!r} is not one of {', '.join(RELATIONS)}")
-    return EventAnnotation(verb=verb, verb_id=verb_id, roles=roles, relation=relation)
+    return EventAnnotation(verb=verb, verb_id=verb_id, roles=roles, args=args, relation=relation)
 
 
-def _parse_roles(event: dict[str, Any], path: Path, where: str) -> tuple[RoleFiller, ...]:
-    """Role fillers ordered by their Arg_List position, as VidSitu's dat_loader orders them."""
+def _parse_roles(
+    event: dict[str, Any], path: Path, where: str
+) -> tuple[tuple[RoleFiller, ...], tuple[RoleFiller, ...]]:
+    """(fillers by Arg_List position, as VidSitu's dat_loader orders them; the same in Args key order)."""
     args = _require(event, "Args", dict, path, where)
     positions = _require(event, "Arg_List", dict, path, where)
     if set(args) != set(positions):
         problem = f"Args keys {sorted(args)} differ from Arg_List keys {sorted(positions)}"
         raise AnnotationError(path, f"{where}: {problem}")
-    placed = []
-    for name, position in positions.items():
+    fillers = {}
+    for name, text in args.items():
         try:
             role = arg_mapper(name)
         except ValueError:
             raise AnnotationError(path, f"{where}: cannot map role name {name!r}") from None
-        try:
-            order = int(position)
-        except (TypeError, ValueError):
-            problem = f"Arg_List position {position!r} of {name!r} is not an integer"
-            raise AnnotationError(path, f"{where}: {problem}") from None
-        text = args[name]
         if not isinstance(text, str):
             problem = f"Args value of {name!r} should be str, got {type(text).__name__}"
             raise AnnotationError(path, f"{where}: {problem}")
-        placed.append((order, RoleFiller(name=name, role=role, text=text)))
-    placed.sort(key=lambda pair: pair[0])
-    return tuple(filler for _, filler in placed)
+        fillers[name] = RoleFiller(name=name, role=role, text=text)
+    order = {}
+    for name, position in positions.items():
+        try:
+            order[name] = int(position)
+        except (TypeError, ValueError):
+            problem = f"Arg_List position {position!r} of {name!r} is not an integer"
+            raise AnnotationError(path, f"{where}: {problem}") from None
+    by_position = sorted(positions, key=order.__getitem__)  # dat_loader: sorted(Arg_List keys, key=int(position))
+    return tuple(fillers[name] for name in by_position), tuple(fillers.values())

@@ -1,18 +1,17 @@
 """LEA coreference of VidSitu role fillers across a clip's events (`evl_fns.py` with the coval fork).
 
 Notes `vidsitu.md` section 2.2. A mention is "{event}_{mapped role}" ("Ev1_Arg0") for every filler whose role
-is evaluated, in filler order; an entity is the mentions of one exact text. Mentions are a list, as in
-`get_coref_dct_for_gt1`: two fillers of one event whose role names map to the same role (two "ArgM (...)"
-names that `arg_mapper` both maps to ALoc) are two mentions with the same id, in one entity or in two.
+is evaluated, in the order of the event's `Args` object (`EventAnnotation.args`, as evl_fns walks it, not the
+Arg_List order of the training target); an entity is the mentions of one exact text, texts in first-seen order.
+Mentions are a list, as in `get_coref_dct_for_gt1`: two fillers of one event whose role names map to the same
+role (two "ArgM (...)" names that `arg_mapper` both maps to ALoc) are two mentions with the same id, in one
+entity or in two. coval assigns such an id to the last entity that holds it, so the `Args` order decides
+which filler it stands for.
 
 - key: the fillers of one reference annotation.
 - system (`get_coref_dct_for_pred`): one mention per filler of that same reference whose mapped role the
   prediction has, with the prediction's phrase; or, for a prediction in annotation format (its Ev1 carries
   `Args`, as in a human-agreement run), the prediction's own `Args`, whatever roles the reference has.
-
-Deviation: fillers come in the loader's `Arg_List` order, while evl_fns walks `Args` in key order. Where a
-file lists the two differently and a mention id repeats, the entity a repeated id is assigned to (the last)
-and its lea_soft weight (the last item's) can differ from the official ones.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,7 +37,7 @@ def _mentions(fillers: Iterable[tuple[str, str, str]]) -> list[Mention]:
 
 def key_mentions(annotation: ClipAnnotation) -> list[Mention]:
     """The mentions of one reference annotation."""
-    return _mentions((ev, filler.role, filler.text) for ev in EVENTS for filler in annotation.events[ev].roles)
+    return _mentions((ev, filler.role, filler.text) for ev in EVENTS for filler in annotation.events[ev].args)
 
 
 def system_mentions(prediction: Mapping, reference: ClipAnnotation) -> list[Mention]:
@@ -49,7 +48,7 @@ def system_mentions(prediction: Mapping, reference: ClipAnnotation) -> list[Ment
         fillers = (
             (ev, filler.role, prediction[ev][filler.role])
             for ev in EVENTS
-            for filler in reference.events[ev].roles
+            for filler in reference.events[ev].args
             if filler.role in prediction.get(ev, {})
         )
     return _mentions(fillers)
@@ -122,8 +121,9 @@ def srl_lea(
     Args:
         predictions: per scored clip, its `vb_output` ({"Ev1": {"Arg0": str, ...}, ...} or annotation format).
         references: per scored clip, its reference annotations (the seed-5 choice of `EvalFnCap`).
-        item_ciders: per scored clip, mention id -> CIDEr of the scored item with that id (the last one where
-            an id repeats, as evl_fns' `conv11` dict): `lea_soft` weighs each system mention by it.
+        item_ciders: per scored clip, mention id -> CIDEr of the scored item with that id (the last one, in
+            `Args` order, where an id repeats, as evl_fns' `conv11` dict): `lea_soft` weighs each system
+            mention by it; every system mention needs one (KeyError otherwise, as in evl_fns).
     """
     names = ("lea", "lea_soft")
     f1s: dict[str, list[float]] = {name: [] for name in names}
@@ -135,9 +135,9 @@ def srl_lea(
             key = role_clusters(key_mentions(refs[g_ix]))
             mentions = system_mentions(prediction, refs[g_ix])
             system = role_clusters(mentions)
-            # deviation: a system mention with no scored item (a role the first reference lacks) is a KeyError
-            # in evl_fns; it weighs 0 here
-            weights = {mention: ciders.get(mention, 0.0) for mention, _ in mentions}
+            # a system mention with no scored item (a role the first reference lacks) is a KeyError, as in
+            # evl_fns (conv11[mention]); `srl_metrics` refuses such clips with a message first
+            weights = {mention: ciders[mention] for mention, _ in mentions}
             totals["lea"] += lea(key, system)
             totals["lea_soft"] += lea(key, system, weights)
         for name in names:

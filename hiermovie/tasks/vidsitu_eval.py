@@ -11,6 +11,10 @@ Reproduces the official protocol of notes `vidsitu.md` sections 2.1-2.3:
 Predictions are VidSitu's own output lists (`docs/vb_eg.pkl`, `vbarg_eg.pkl`, `evrel_eg.pkl`, `a.json`),
 keyed by `ann_idx`, the clip's index in the split file. Every clip must have one, unless `partial` (evl_fns
 `debug_mode: True`): then only the clips present are scored, with the references still drawn over the split.
+
+Role fillers are read in each event's `Args` key order, as evl_fns reads them. A clip that evl_fns stops on
+with a KeyError (a reference annotation lacking a role the first reference has, or a mention whose role the
+first reference lacks) is refused with one line naming the file, the clip and the role.
 """
 
 import json
@@ -32,6 +36,7 @@ from hiermovie.datasets.vidsitu import (
     EVENTS,
     ClipAnnotation,
     VidSituClip,
+    annotation_file,
     arg_mapper,
     load_vidsitu,
 )
@@ -46,6 +51,19 @@ DROPPED_REF = 3  # evl_fns: ix_gt = 3, the permuted annotation left out of the r
 NUM_REFS = 3  # ... and the first 3 of the rest are the references
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
 _PREDICTION_KEYS = {"vb": "pred_vbs_ev", "srl": "vb_output", "evrel": "pred_evrels_ev"}
+_UNSCORABLE = "VidSitu's evaluator cannot score it"
+
+
+class UnscorableClip(HiermovieError):
+    """A clip evl_fns stops on with a KeyError; `evaluate` names the file at fault (`in_prediction`: the
+    prediction file, else the annotation file)."""
+
+    def __init__(self, clip: VidSituClip, problem: str, in_prediction: bool):
+        self.clip, self.problem, self.in_prediction = clip, problem, in_prediction
+        super().__init__(f"clip {clip.ann_idx} ({clip.clip_id}): {problem}; {_UNSCORABLE}")
+
+    def __reduce__(self):  # picklable with its arguments (scored in a worker process, re-raised in the parent)
+        return type(self), (self.clip, self.problem, self.in_prediction)
 
 
 # ---------------------------------------------------------------- reading
@@ -201,6 +219,9 @@ def srl_metrics(predictions: list[dict], clips: Sequence[VidSituClip], partial: 
     Returns:
         {"cider", "rouge", "MacroVb_*", "MacroArg_*", "<role>_*" per evaluated role (* = cider, rouge),
         "lea", "lea_soft"}.
+
+    Raises:
+        UnscorableClip: a clip evl_fns cannot score (a KeyError there): `_check_references`, `_check_mentions`.
     """
     items = _srl_items(predictions, clips, partial)
     gts, res, predicted, references = items.gts, items.res, items.predicted, items.references
@@ -217,6 +238,8 @@ def srl_metrics(predictions: list[dict], clips: Sequence[VidSituClip], partial: 
     item_ciders: list[dict[str, float]] = [{} for _ in predicted]
     for aix, (position, mention) in items.mention_of.items():
         item_ciders[position][mention] = float(cider_sent[aix])
+    for clip, pred, refs, ciders in zip(items.clips, predicted, references, item_ciders, strict=True):
+        _check_mentions(clip, pred, refs, set(ciders))
     metrics.update(srl_lea(predicted, references, item_ciders))
     return metrics
 
@@ -230,13 +253,14 @@ def srl_cider(predictions: list[dict], clips: Sequence[VidSituClip], partial: bo
 @dataclass(frozen=True)
 class _SRLItems:
     """The scored role phrases: item (aix) -> the 3 reference phrases, [the predicted phrase], its verb, its role,
-    (position of its clip, mention id "Ev1_Arg0"); and per scored clip the prediction and the references."""
+    (position of its clip, mention id "Ev1_Arg0"); and per scored clip the clip, its prediction and references."""
 
     gts: dict[int, list[str]]
     res: dict[int, list[str]]
     verb_of: dict[int, str]
     role_of: dict[int, str]
     mention_of: dict[int, tuple[int, str]]
+    clips: list[VidSituClip]
     predicted: list[dict]
     references: list[tuple[ClipAnnotation, ...]]
 
@@ -251,10 +275,11 @@ def _srl_items(predictions: list[dict], clips: Sequence[VidSituClip], partial: b
     verb_of: dict[int, str] = {}
     role_of: dict[int, str] = {}
     mention_of: dict[int, tuple[int, str]] = {}  # item -> (position in `scored`, mention id "Ev1_Arg0")
-    for position, (pred, refs) in enumerate(zip(predicted, references, strict=True)):
+    for position, (clip, pred, refs) in enumerate(zip(scored, predicted, references, strict=True)):
+        _check_references(clip, refs)
         for ev in EVENTS:
-            # the role set and the verb come from the first (permuted) reference
-            for filler in refs[0].events[ev].roles:
+            # the role set and the verb come from the first (permuted) reference, its roles in Args order
+            for filler in refs[0].events[ev].args:
                 if filler.role not in EVALUATED_ROLES:
                     continue
                 aix = len(gts)
@@ -265,16 +290,58 @@ def _srl_items(predictions: list[dict], clips: Sequence[VidSituClip], partial: b
                 mention_of[aix] = (position, f"{ev}_{filler.role}")
     if not gts:
         raise ValueError("the references have no evaluated roles")
-    return _SRLItems(gts, res, verb_of, role_of, mention_of, predicted, references)
+    return _SRLItems(gts, res, verb_of, role_of, mention_of, scored, predicted, references)
 
 
 def _role_text(annotation: ClipAnnotation, ev: str, name: str) -> str:
-    """The annotation's phrase for the raw role `name` of event `ev`."""
-    for filler in annotation.events[ev].roles:
-        if filler.name == name:
-            return filler.text
-    # evl_fns indexes ref[ev]["Args"][raw_role] and would raise KeyError here
-    raise ValueError(f"a reference annotation of {ev} has no role {name!r} (the first reference has it)")
+    """The annotation's phrase for the raw role `name` of event `ev` (`_check_references` made sure it has one)."""
+    return next(filler.text for filler in annotation.events[ev].args if filler.name == name)
+
+
+def _check_references(clip: VidSituClip, refs: Sequence[ClipAnnotation]) -> None:
+    """UnscorableClip where a reference lacks an evaluated role name of the first reference (evl_fns: a
+    KeyError in `ref[ev]["Args"][role]`)."""
+    for ev in EVENTS:
+        for filler in refs[0].events[ev].args:
+            for ref in refs[1:]:
+                if filler.role in EVALUATED_ROLES and all(other.name != filler.name for other in ref.events[ev].args):
+                    lacking = f"reference annotation {_number(clip, ref)} lacks role {filler.name!r}"
+                    problem = f"{ev}: {lacking}, which {_first_reference(clip, refs)} has"
+                    raise UnscorableClip(clip, problem, in_prediction=False)
+
+
+def _check_mentions(clip: VidSituClip, prediction: dict, refs: Sequence[ClipAnnotation], scored: set[str]) -> None:
+    """UnscorableClip where a system mention of LEA has an id ("Ev1_Arg1") that no scored item has, so that
+    lea_soft finds no CIDEr for it (evl_fns: a KeyError in `conv11[mention]`): a role of an annotation-format
+    prediction, or a role of another reference that the prediction fills, that the first reference lacks."""
+    if "Ev1" not in prediction:  # evl_fns leaves the clip out of LEA
+        return
+    if is_annotation_format(prediction):
+        for ev in EVENTS:
+            for name in prediction[ev]["Args"]:
+                if arg_mapper(name) in EVALUATED_ROLES and f"{ev}_{arg_mapper(name)}" not in scored:
+                    problem = f"vb_output {ev} Args role {name!r} is not a role of {_first_reference(clip, refs)}"
+                    raise UnscorableClip(clip, problem, in_prediction=True)
+        return
+    for ref in refs[1:]:
+        for ev in EVENTS:
+            for filler in ref.events[ev].args:
+                mention = f"{ev}_{filler.role}"
+                if filler.role in EVALUATED_ROLES and filler.role in prediction.get(ev, {}) and mention not in scored:
+                    problem = (
+                        f"{ev}: {_first_reference(clip, refs)} lacks role {filler.name!r}, which reference "
+                        f"annotation {_number(clip, ref)} has and the prediction fills ({filler.role})"
+                    )
+                    raise UnscorableClip(clip, problem, in_prediction=False)
+
+
+def _number(clip: VidSituClip, annotation: ClipAnnotation) -> int:
+    """The annotation's place among the clip's annotations, 1-based, in file order."""
+    return next(k for k, other in enumerate(clip.annotations, 1) if other is annotation)
+
+
+def _first_reference(clip: VidSituClip, refs: Sequence[ClipAnnotation]) -> str:
+    return f"the first reference (annotation {_number(clip, refs[0])} of the clip)"
 
 
 def _group_scores(
@@ -388,7 +455,16 @@ def evaluate(
     if not first:  # deviation: evl_fns would report 0 verb accuracies, or divide by zero
         raise HiermovieError(f"{predictions_path}: no predictions to score")
     scorer = {"vb": verb_prediction_metrics, "srl": srl_metrics, "evrel": relation_metrics}[task]
-    return scorer(list(first.values()), clips, partial=partial)
+    try:
+        return scorer(list(first.values()), clips, partial=partial)
+    except UnscorableClip as error:  # name the file at fault
+        clip = error.clip
+        if error.in_prediction:
+            index = next(k for k, entry in enumerate(entries) if entry["ann_idx"] == clip.ann_idx)
+            path, where = predictions_path, f"entry {index} (ann_idx {clip.ann_idx}, clip {clip.clip_id})"
+        else:
+            path, where = annotation_file(vidsitu_root, split), f"clip {clip.ann_idx} ({clip.clip_id})"
+        raise AnnotationError(path, f"{where}: {error.problem}; {_UNSCORABLE}") from None
 
 
 def _scored_clips(

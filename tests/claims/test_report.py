@@ -43,3 +43,9 @@ def test_tables_show_floor_and_ceiling_rows(tmp_path):
     text = vidsitu_tables(Results(tmp_path, CLAIMS_SOURCES), floors)
     assert "| floor: 5 most frequent train verbs | 21.70 | 82.90 | 35.70 | - |" in text
     assert "| ceiling: oracle event features | 91.00 ± 1.00 | 99.00 ± 0.00 | 99.00 ± 0.00 | 2 |" in text
+
+
+def test_an_undefined_floor_shows_as_a_dash(tmp_path):
+    floors = {"verb": {"acc1": 21.7, "acc5": 82.9, "rec5": float("nan")}}  # no verb qualifies for Rec@5
+    text = vidsitu_tables(Results(tmp_path, CLAIMS_SOURCES), floors)
+    assert "| floor: 5 most frequent train verbs | 21.70 | 82.90 | - | - |" in text

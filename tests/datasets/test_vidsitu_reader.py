@@ -134,6 +134,25 @@ def test_valid_split(tmp_path: Path) -> None:
     )
 
 
+def test_roles_in_arg_list_order_and_args_in_key_order(tmp_path: Path) -> None:
+    # the training target (dat_loader) sorts the Arg_List keys by position, ties in Arg_List key order;
+    # the evaluation (evl_fns) walks the Args keys in the file's order
+    root = write_vidsitu(tmp_path, "valid")
+    loc, loc2 = "ArgM (location)", "ArgM (location, second)"
+
+    def reorder(data: list[dict[str, Any]]) -> None:
+        event = data[0]["Ev1"]
+        event["Args"] = {loc2: "a bench", "Scene of the Event": "a room", loc: "a park", "Arg0 (pusher)": "a man"}
+        event["Arg_List"] = {"Arg0 (pusher)": "1", loc: "2", loc2: "2", "Scene of the Event": "0"}
+
+    edit_json(annotation_path(root, "valid"), reorder)
+    event = load_vidsitu(root, "valid").clips[0].annotations[0].events["Ev1"]
+    assert [f.name for f in event.roles] == ["Scene of the Event", "Arg0 (pusher)", loc, loc2]
+    assert [f.name for f in event.args] == [loc2, "Scene of the Event", loc, "Arg0 (pusher)"]
+    assert sorted(event.args, key=lambda f: f.name) == sorted(event.roles, key=lambda f: f.name)
+    assert event.args[0] == RoleFiller(loc2, "ALoc", "a bench")
+
+
 def test_train_split_verbs_come_from_the_annotation(tmp_path: Path) -> None:
     video_dir = tmp_path / "videos"
     split = load_vidsitu(write_vidsitu(tmp_path, "train"), "train", video_dir=video_dir)

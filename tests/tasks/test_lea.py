@@ -12,15 +12,14 @@ LOC, LOC2 = "ArgM (location)", "ArgM (location, second)"  # two role names that 
 
 
 def reference(args: dict[str, dict[str, str]]) -> ClipAnnotation:
-    """An annotation from VidSitu `Args` per event ({ev: {raw role name: text}}), fillers in that order."""
+    """An annotation from VidSitu `Args` per event ({ev: {raw role name: text}}), fillers in that order (the
+    Arg_List order too)."""
+    fillers = {
+        ev: tuple(RoleFiller(name, arg_mapper(name), text) for name, text in args.get(ev, {}).items()) for ev in EVENTS
+    }
     return ClipAnnotation(
         events={
-            ev: EventAnnotation(
-                verb="push",
-                verb_id="push.01",
-                roles=tuple(RoleFiller(name, arg_mapper(name), text) for name, text in args.get(ev, {}).items()),
-                relation=None,
-            )
+            ev: EventAnnotation(verb="push", verb_id="push.01", roles=fillers[ev], args=fillers[ev], relation=None)
             for ev in EVENTS
         }
     )

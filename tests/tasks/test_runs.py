@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,10 +14,18 @@ from hiermovie.contextualize.config import TXE_PROFILES
 from hiermovie.contextualize.model import create_txe
 from hiermovie.datasets.vidsitu import source_video
 from hiermovie.errors import HiermovieError
-from hiermovie.results import read_records
+from hiermovie.results import append_record, read_records
 from hiermovie.tasks.config import TASK_PROFILES
 from hiermovie.tasks.losses.sequence_cross_entropy import sequence_cross_entropy
-from hiermovie.tasks.runs import TASK_ORDER, TaskOptions, choose_rows, lvu_videos, make_encoder, run_tasks
+from hiermovie.tasks.runs import (
+    TASK_ORDER,
+    TaskOptions,
+    _write_table,
+    choose_rows,
+    lvu_videos,
+    make_encoder,
+    run_tasks,
+)
 from hiermovie.tasks.vidsitu_data import load_event_features, without_lvu_overlap
 from hiermovie.tasks.vidsitu_eval import evaluate
 from hiermovie.tasks.vidsitu_tasks import TASKS
@@ -201,3 +210,14 @@ def test_role_loss_without_the_batchs_padding_columns_equals_the_padded_loss(ver
     padded = model(task.train_features[rows], task.inputs[sequences])  # (5, T, vocab)
     expected = sequence_cross_entropy(padded.float(), task.targets[sequences], task.tokenizer.pad_id)
     torch.testing.assert_close(task.loss(model, rows), expected)
+
+
+def test_an_undefined_rec5_shows_as_a_dash(tmp_path):
+    # no verb with more than 9 records on valid: Rec@5 is NaN in every run (it depends on the references only)
+    for seed in (0, 1):
+        metrics = {"acc1": 0.5, "acc5": 0.75 + seed / 100, "rec5": math.nan, "rec5_verbs": 0.0}
+        append_record(tmp_path / "runs.jsonl", {"row": "features", "seed": seed, "best_epoch": 1, "metrics": metrics})
+    _write_table("verb", ("features",), 2, "Sup", tmp_path)
+    assert "| Slow-D | Sup | - | 50.00 ± 0.00 | 75.50 ± 0.50 | - | 2 |" in (tmp_path / "table.md").read_text()
+    rec5 = json.loads((tmp_path / "table.json").read_text())["rows"][0]["metrics"]["rec5"]
+    assert math.isnan(rec5["mean"]) and all(math.isnan(value) for value in rec5["values"])  # not 0

@@ -14,6 +14,7 @@ import pytest
 from hiermovie.datasets.vidsitu import EVENTS, load_vidsitu
 from hiermovie.errors import AnnotationError, HiermovieError
 from hiermovie.tasks.vidsitu_eval import (
+    UnscorableClip,
     evaluate,
     read_predictions,
     reference_annotations,
@@ -202,6 +203,56 @@ def test_lea_of_annotation_format_predictions_end_to_end(tmp_path: Path) -> None
     human["Ev3"]["Args"] = {"ArgM (time)": "later"}
     with pytest.raises(AnnotationError, match=r"vb_output Ev3 Args: cannot map role name 'ArgM \(time\)'"):
         evaluate("srl", write_predictions(tmp_path / "q.json", [{"ann_idx": 0, "vb_output": human}]), root)
+
+
+# A repeated role: two ArgM names of Ev1 that arg_mapper both maps to ALoc, listed in Args in another order
+# than their Arg_List positions. evl_fns reads Args in key order (LOC2 before LOC); dat_loader's Arg_List order
+# (LOC before LOC2) is only the training target's.
+ORDER_EV1 = {"Arg0": "the man", LOC2: "the bench", LOC: "the park"}  # Args, in this key order
+ORDER_EV2 = {"Arg0": "the man", "AScn": "the park"}
+
+
+def _args_order_split(root: Path) -> Path:
+    """3 identical references of ORDER_EV1 / ORDER_EV2, with Arg_List positions Arg0 1, LOC 2, LOC2 3 in Ev1."""
+    ann = annotation({"Ev1": ORDER_EV1, "Ev2": ORDER_EV2})
+    ann["Ev1"]["Arg_List"] = {ROLE_NAMES["Arg0"]: "1", LOC: "2", LOC2: "3"}
+    return write_valid(root, [[ann] * 3])
+
+
+def test_lea_follows_the_args_order_of_a_repeated_role(tmp_path: Path) -> None:
+    root = _args_order_split(tmp_path / "vs")
+    # key mentions in Args order: Ev1_Arg0 "the man", Ev1_ALoc "the bench", Ev1_ALoc "the park", Ev2_Arg0
+    # "the man", Ev2_AScn "the park"; entities (first-seen text) K0 {Ev1_Arg0, Ev2_Arg0}, K1 {Ev1_ALoc} (bench),
+    # K2 {Ev1_ALoc, Ev2_AScn} (park); coval assigns the repeated Ev1_ALoc to the last entity holding it, K2.
+    # (In Arg_List order K1 would be the park pair and K2 the bench singleton, so Ev1_ALoc -> the singleton.)
+
+    # 1. a human-agreement run: the prediction is an annotation, its own Args give the system mentions
+    human = annotation({"Ev1": {"Arg0": "a man", LOC: "the park"}, "Ev2": {"Arg0": "a man", "AScn": "the park"}})
+    # system: S0 {Ev1_Arg0, Ev2_Arg0} ("a man"), S1 {Ev1_ALoc, Ev2_AScn} ("the park")
+    # P: S0 its link in K0: 2; S1 Ev1_ALoc -> K2, Ev2_AScn -> K2, linked: 2            => 4/4
+    # R: K0 in S0: 2; K1 a singleton, but S1 has 2 mentions: 0; K2 both in S1: 2      => 4/5
+    # LEA = 2 (1)(4/5) / (9/5) = 8/9   (Arg_List order: P 2/4 (Ev2_AScn -> K1, Ev1_ALoc -> K2), R 4/5: 8/13)
+    path = write_predictions(tmp_path / "human.json", [{"ann_idx": 0, "vb_output": human}])
+    assert evaluate("srl", path, root)["lea"] == pytest.approx(8 / 9)
+
+    # 2. a model's prediction: system mentions follow the reference's role names, so Ev1_ALoc twice
+    pred = {"Ev1": {"Arg0": "a man", "ALoc": "the park"}, "Ev2": {"Arg0": "a man", "AScn": "the park"}}
+    # system: S0 {Ev1_Arg0, Ev2_Arg0}, S1 {Ev1_ALoc, Ev1_ALoc, Ev2_AScn}
+    # P: S0: 2; S1 all 3 pairs in K2: 3 * 3/3 = 3                                     => 5/5
+    # R: K0: 2; K1 singleton, S1 has 3: 0; K2 both in S1: 2                             => 4/5
+    # LEA = 8/9   (Arg_List order: only the (Ev1_ALoc, Ev1_ALoc) pair of S1 resolved, P 3/5: 24/35)
+    # (evl_fns with the coval fork, run on these files, gives 8/9 for both predictions)
+    metrics = evaluate("srl", write_predictions(tmp_path / "p.json", [{"ann_idx": 0, "vb_output": pred}]), root)
+    assert metrics["lea"] == pytest.approx(8 / 9)
+    # items in Args order: Ev1 Arg0, Ev1 ALoc (LOC2, "the bench" refs), Ev1 ALoc (LOC, "the park"), Ev2 Arg0, Ev2 AScn
+    items = [("a man", ["the man"] * 3), ("the park", ["the bench"] * 3), ("the park", ["the park"] * 3)]
+    items += [("a man", ["the man"] * 3), ("the park", ["the park"] * 3)]
+    c = cider_d(items)
+    assert metrics["cider"] == pytest.approx(np.mean(c)) and c[1] == 0 < c[2]
+    # lea_soft: Ev1_ALoc weighs the CIDEr of its last item, c[2] (the park; in Arg_List order c[1] = 0);
+    # P = ((c0 + c3) 2 1/1 + (c2 + c2 + c4) 3 3/3) / (2^2 + 3^2), R = 4/5
+    p, r = (2 * (c[0] + c[3]) + 3 * (2 * c[2] + c[4])) / 13, 4 / 5
+    assert metrics["lea_soft"] == pytest.approx(2 * p * r / (p + r))
 
 
 def test_reference_permutation_seed5(tmp_path: Path) -> None:
@@ -407,6 +458,84 @@ def test_cli_partial_and_one_line_errors(tmp_path: Path) -> None:
     assert refused.returncode == 2 and refused.stdout == ""
     missing = f"error: {path}: predictions for 1 of 2 valid clips are missing (ann_idx 0); --partial scores only"
     assert refused.stderr.splitlines() == [f"{missing} the clips present"]
+
+
+def _evaluate_cli(task: str, pred: Path, root: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "hiermovie", "evaluate", "--task", task, "--pred", str(pred), "--ann", str(root)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+# Roles evl_fns stops on with a KeyError; the references are the 3 annotations in file order (the seed-5
+# permutation of a 3-annotation clip 0 is the identity). MAN has Ev1 Arg0 and Arg1, ALONE only Arg0.
+MAN, ALONE = {"Ev1": {"Arg0": "the man", "Arg1": "the cup"}}, {"Ev1": {"Arg0": "the man"}}
+PRED_ARG1 = {"Ev1": {"Arg0": "a man", "Arg1": "a cup"}}
+
+
+@pytest.mark.parametrize(
+    ("references", "prediction", "in_annotations", "problem"),
+    [
+        # the first reference has Ev1 Arg1, the third lacks it (evl_fns: ref[ev]["Args"][role])
+        (
+            [MAN, MAN, ALONE],
+            PRED_ARG1,
+            True,
+            "Ev1: reference annotation 3 lacks role 'Arg1 (thing)', which the first reference (annotation 1 of the "
+            "clip) has",
+        ),
+        # the second reference has a role the first lacks, and the prediction fills it (lea_soft: conv11[mention])
+        (
+            [ALONE, MAN, MAN],
+            PRED_ARG1,
+            True,
+            "Ev1: the first reference (annotation 1 of the clip) lacks role 'Arg1 (thing)', which reference "
+            "annotation 2 has and the prediction fills (Arg1)",
+        ),
+        # an annotation-format prediction with a role the first reference lacks (lea_soft: conv11[mention])
+        (
+            [ALONE] * 3,
+            annotation(MAN),
+            False,
+            "vb_output Ev1 Args role 'Arg1 (thing)' is not a role of the first reference (annotation 1 of the clip)",
+        ),
+    ],
+)
+def test_cli_roles_evl_fns_cannot_score_are_one_line_errors(
+    tmp_path: Path, references: list[dict], prediction: dict, in_annotations: bool, problem: str
+) -> None:
+    root = write_valid(tmp_path / "vs", [[annotation(roles) for roles in references]])
+    path = write_predictions(tmp_path / "srl.json", [{"ann_idx": 0, "vb_output": prediction}])
+    result = _evaluate_cli("srl", path, root)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    source = root / "vidsitu_annotations/vseg_ann_files/vsann_valid_lb.json" if in_annotations else path
+    where = "clip 0 (v_clip0_seg_0_10)" if in_annotations else "entry 0 (ann_idx 0, clip v_clip0_seg_0_10)"
+    assert result.stderr.splitlines() == [f"error: {source}: {where}: {problem}; VidSitu's evaluator cannot score it"]
+
+
+def test_only_lea_refuses_a_mention_it_cannot_weigh(tmp_path: Path) -> None:
+    # the prediction fills Arg1, which only references 2 and 3 have: CIDEr reads the first reference's roles and
+    # scores it (the per-epoch selection), LEA's lea_soft cannot weigh the Ev1_Arg1 mention of reference 2
+    clips = load_vidsitu(write_valid(tmp_path, [[annotation(r) for r in (ALONE, MAN, MAN)]]), "valid").clips
+    preds = [{"ann_idx": 0, "vb_output": PRED_ARG1}]
+    assert srl_cider(preds, clips) == 0.0  # one item: IDF 0
+    with pytest.raises(UnscorableClip, match=r"^clip 0 \(v_clip0_seg_0_10\): Ev1: the first reference") as info:
+        srl_metrics(preds, clips)
+    assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)  # raised in a worker, re-raised here
+
+
+def test_cli_writes_an_undefined_rec5_as_null(tmp_path: Path) -> None:
+    # one clip: each verb of vbid_lst gets 5 records (one per event), none more than 9, so no verb qualifies for
+    # Rec@5: undefined, NaN (evl_fns' get_avg says 0), and the JSON stays standard: null, not NaN
+    root = write_valid(tmp_path / "vs", [_relation_clip(["Causes"] * 3)])
+    path = write_predictions(tmp_path / "vb.json", [{"ann_idx": 0, "pred_vbs_ev": [["push.01"]] * 5}])
+    assert math.isnan(evaluate("vb", path, root)["rec5"])
+    result = _evaluate_cli("vb", path, root)
+    assert result.returncode == 0, result.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not standard JSON: {constant}")
+
+    metrics = json.loads(result.stdout, parse_constant=refuse)
+    assert metrics["rec5"] is None and metrics["rec5_verbs"] == 0 and metrics["acc1"] == 1.0
 
 
 def test_read_predictions_refuses_pickle_without_opt_in(tmp_path: Path) -> None:
