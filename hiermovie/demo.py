@@ -185,8 +185,9 @@ def _tasks_report(tables: Path, tiny_benchmark: bool) -> str:
         "scratch (N) and the mask-prediction TxE above (MaskPred), each fine-tuned with the head, the best epoch "
         "on valid as VidSitu; predictions in VidSitu's format are in `tasks/<task>/predictions/`. LVU: the "
         "instance pathway (Object Transformer over the cached instance features, pretrained by masked-instance "
-        "prediction), the scene pathway (span tokens pooled, backbone or TxE) and both (OT++); LVU's span "
-        "protocol, the best epoch on val."
+        "prediction), the scene pathway (the span's sequence of backbone or TxE tokens through an Object "
+        "Transformer) and both in one sequence through one Object Transformer (OT++); LVU's span protocol, the "
+        "best epoch on val. VidSitu valid clips cut from LVU movies are not scored (paper sec. 4)."
     )
     if tiny_benchmark:
         intro += " The test-sized benchmark runs one seed per row: a smoke run, not a measurement."
