@@ -33,9 +33,10 @@ def run_workers(device: torch.device, jobs: int | None) -> int:
 
 def run_parallel(work: Callable[[Job], Result], jobs: Sequence[Job], workers: int) -> Iterator[tuple[Job, Result]]:
     """(job, work(job)) for every job, in order of completion. `workers` <= 1 runs them here, in order;
-    otherwise in that many forked processes of one torch thread each. The first error raised by a run is
-    raised here, and the runs not yet started are cancelled."""
-    if workers <= 1 or len(jobs) <= 1:
+    otherwise in that many forked processes of one torch thread each, even for a single job: torch's sums
+    depend on its thread count, so a run gives the same numbers however many runs are left. The first error
+    raised by a run is raised here, and the runs not yet started are cancelled."""
+    if workers <= 1 or not jobs:
         for job in jobs:
             yield job, work(job)
         return

@@ -1,6 +1,10 @@
-"""Fixtures shared by all tests: where shared/ lies, and one tiny benchmark generated per session."""
+"""Fixtures shared by all tests: where shared/ lies, one tiny benchmark generated per session, and the helpers
+that start and stop other processes (`kill_when`, `torchrun`)."""
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,8 +82,6 @@ def tiny_cache(tiny_benchmark, tiny_backbone, tmp_path_factory) -> Path:
 
 def _kill_when(command: list[str], ready, timeout: float = 300.0) -> None:
     """Start `command` and SIGKILL it as soon as `ready()` holds (or it ends, or `timeout` s pass)."""
-    import signal
-    import subprocess
     import time
 
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -94,3 +96,41 @@ def _kill_when(command: list[str], ready, timeout: float = 300.0) -> None:
 def kill_when():
     """`kill_when(command, ready, timeout=300)`: run a command, SIGKILL it once `ready()` is true."""
     return _kill_when
+
+
+def _torchrun(args: list[str], logs: Path, ranks: int = 2, timeout: float = 600.0) -> subprocess.CompletedProcess:
+    """`python -m hiermovie ARGS` under torchrun with `ranks` CPU processes; fails the test, with torchrun's and
+    each rank's stderr tail, unless it exits 0 within `timeout` s.
+
+    `--standalone`: the run's rendezvous store binds port 0 and the ranks meet through it, so concurrent runs
+    never share a port. Each rank writes its stdout and stderr to LOGS/<run id>/attempt_0/<rank>/; faulthandler
+    adds the Python stacks of a rank that aborts. On timeout torchrun gets SIGTERM, which stops its ranks (they
+    run in sessions of their own), then SIGKILL.
+    """
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"]
+    command += ["--log-dir", str(logs), "--redirects", "3", "-m", "hiermovie", *args]
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        stderr += f"\n(stopped after {timeout:.0f} s)"
+    if process.returncode != 0:
+        tails = [f"torchrun {' '.join(args[:2])} exited with {process.returncode}; its stderr:\n{stderr[-2000:]}"]
+        for log in sorted(Path(logs).glob("*/attempt_*/*/stderr.log")):
+            tails.append(f"--- rank {log.parent.name} ({log.parent.parent.name}) stderr:\n{log.read_text()[-2000:]}")
+        pytest.fail("\n".join(tails), pytrace=False)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@pytest.fixture
+def torchrun():
+    """`torchrun(args, logs, ranks=2, timeout=600)`: `python -m hiermovie ARGS` under torchrun on a port of its
+    own; a failure shows every rank's stderr."""
+    return _torchrun

@@ -22,6 +22,16 @@ def test_every_job_runs_once_in_forked_single_thread_workers():
     assert {threads for _, threads, _ in results.values()} == {1}
 
 
+def test_a_last_job_runs_in_a_single_thread_worker_too():
+    # torch's sums depend on its thread count: a resumed table's last run gives what a worker would have
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert list(run_parallel(lambda job: torch.get_num_threads(), ["last"], workers=2)) == [("last", 1)]
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_one_worker_runs_the_jobs_here_in_order():
     seen = []
     results = list(run_parallel(lambda job: seen.append(job) or os.getpid(), ["a", "b", "c"], workers=1))

@@ -52,6 +52,7 @@ from hiermovie.tasks.object_transformer import collate_instances
 from hiermovie.training import fit
 
 OT_CHECKPOINT_KIND = "object_transformer"
+OT_PRETRAIN_SEED = 0  # the initial weights of the pretrained Object Transformer and its prediction head
 ROW_CELLS = {  # Table 5's first columns: (instance, scene)
     "instance": ("OT ({backbone})", "-"),
     "scene_sup": ("-", "Sup: backbone tokens ({backbone})"),
@@ -164,6 +165,8 @@ def _pretrained_object_transformer(cache: EventCache, config: TaskConfig, run: P
     the weights of the finished run (resumed from its checkpoint if interrupted)."""
     checkpoint = run / "checkpoint.pt"
     summary = run / "summary.json"
+    # torch's global RNG starts from a different seed in every process: seed the initial weights (and the head's)
+    torch.manual_seed(OT_PRETRAIN_SEED)
     model = lvu_object_transformer(config, cache.dim, None)  # instance-only
     if summary.is_file():
         model.load_state_dict(load_checkpoint(checkpoint, OT_CHECKPOINT_KIND)["object_transformer"])

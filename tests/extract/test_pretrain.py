@@ -3,7 +3,6 @@ losses, unreadable videos are skipped and counted, DDP replicas stay in sync und
 gathered NT-Xent's gradient over 2 ranks is the 1-process gradient."""
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -153,21 +152,18 @@ def test_verb_finetuning_and_probe_score_vidsitu_metrics(tiny_benchmark, tmp_pat
 
 
 @pytest.mark.parametrize("method", ["cvrl", "modist"])
-def test_two_process_torchrun_keeps_replicas_in_sync(tiny_benchmark, tmp_path, method):
+def test_two_process_torchrun_keeps_replicas_in_sync(tiny_benchmark, tmp_path, method, torchrun):
     """MoDist too: its key encoders, updated by momentum and never by the optimiser, and its queues, filled
     with every rank's keys, must stay identical on both ranks."""
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hiermovie"]
-    command += cli_pretrain(tiny_benchmark, out, "--max-steps", "2", "--method", method)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    torchrun(cli_pretrain(tiny_benchmark, out, "--max-steps", "2", "--method", method), tmp_path / "logs")
     records = read_log(out / "log.jsonl")
     assert [r["step"] for r in records if "loss" in r] == [1, 2]
     assert records[-1] == {"step": 2, "replicas_in_sync": True}
 
 
-def _diverge(rank: int, port: int, results) -> None:
-    torch_dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+def _diverge(rank: int, store: str, results) -> None:
+    torch_dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     model = torch.nn.Linear(3, 2)
     torch.nn.init.constant_(model.weight, 1.0)
     torch.nn.init.constant_(model.bias, 0.0)
@@ -178,17 +174,10 @@ def _diverge(rank: int, port: int, results) -> None:
     torch_dist.destroy_process_group()
 
 
-def test_the_sync_check_detects_diverged_replicas():
+def test_the_sync_check_detects_diverged_replicas(tmp_path):
     results = mp.Manager().dict()
-    port = 29500 + torch.randint(0, 2000, ()).item()
-    mp.spawn(_diverge, args=(port, results), nprocs=2)
+    mp.spawn(_diverge, args=(str(tmp_path / "store"), results), nprocs=2)  # a file store: no port to race for
     assert dict(results) == {0: (True, False), 1: (True, False)}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _global_views() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -200,10 +189,10 @@ def _global_views() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x_a, x_b, weight
 
 
-def _cross_rank_nt_xent_grad(rank: int, port: int, out: str) -> None:
+def _cross_rank_nt_xent_grad(rank: int, store: str, out: str) -> None:
     """Half of the global batch per rank, CVRL's gathered NT-Xent, then DDP's mean of the head's gradient."""
     torch_dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2, timeout=timedelta(seconds=30)
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=2, timeout=timedelta(seconds=30)
     )
     x_a, x_b, weight = _global_views()
     weight.requires_grad_()
@@ -224,7 +213,7 @@ def test_two_rank_nt_xent_gradient_is_the_one_process_gradient(tmp_path):
     """DDP's mean over 2 ranks of the gathered NT-Xent's gradient is the 1-process gradient on the global batch."""
     out = tmp_path / "rank0.pt"
     context = mp.start_processes(
-        _cross_rank_nt_xent_grad, args=(_free_port(), str(out)), nprocs=2, join=False, start_method="spawn"
+        _cross_rank_nt_xent_grad, args=(str(tmp_path / "store"), str(out)), nprocs=2, join=False, start_method="spawn"
     )
     deadline = time.monotonic() + 60
     while not context.join(timeout=max(deadline - time.monotonic(), 0.1)):

@@ -1,5 +1,8 @@
 import json
-from dataclasses import replace
+import os
+import subprocess
+import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -273,3 +276,32 @@ def test_lvu_runs_depend_only_on_the_lvu_settings(tiny_benchmark, tmp_path):
     assert len(read_records(tmp_path / "out" / "lvu" / "runs.jsonl")) == len(LVU_TASKS)
     with pytest.raises(HiermovieError, match="holds runs with another config"):
         run_lvu(replace(CONFIG, lvu_lr=0.5), cache, tiny_benchmark, tmp_path / "out", **options)
+
+
+RUN_IN_A_NEW_PROCESS = """
+import json, sys
+from pathlib import Path
+from hiermovie.results import read_records
+from hiermovie.tasks.config import TaskConfig
+from hiermovie.tasks.lvu_runs import run_lvu
+config, cache, data, out, txe = json.loads(sys.argv[1])
+run_lvu(TaskConfig(**config), Path(cache), Path(data), Path(out), Path(txe), rows=("ot_pp",), device="cpu",
+        progress=False, jobs=2)
+print(json.dumps(sorted(read_records(Path(out) / "lvu" / "runs.jsonl"), key=lambda r: r["task"])))
+"""
+
+
+def test_a_rerun_in_another_process_gives_the_same_numbers(tiny_benchmark, txe_checkpoint, tmp_path):
+    # OT++ covers every random draw of an LVU run: the masked-instance pretraining (its init, masks, jitter), the
+    # TxE tokens, the fine-tuning in worker processes; string hashing differs between the two processes
+    labels = tiny_benchmark / "lvu" / "lvu_1.0"
+    cache = write_lvu_cache(tmp_path / "cache", lvu_ids(labels), seconds=14, instance_videos=100)
+    outputs = []
+    for hash_seed in ("1", "2"):
+        arguments = [asdict(CONFIG), str(cache), str(tiny_benchmark), str(tmp_path / hash_seed), str(txe_checkpoint)]
+        command = [sys.executable, "-c", RUN_IN_A_NEW_PROCESS, json.dumps(arguments)]
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outputs.append(json.loads(result.stdout))
+    assert outputs[0] == outputs[1]
