@@ -1,5 +1,5 @@
 # hiermovie: `make demo` runs the pipeline on the embedded benchmark, `make test` runs the tests.
-# Both create .venv and install pinned packages first. Stage targets depend on the files the
+# Both create .venv and install the exact versions of constraints.txt first. Stage targets depend on the files the
 # previous stage writes (and on their own code), so a rerun redoes only what is stale.
 
 PYTHON ?= python3
@@ -16,11 +16,13 @@ DATA := $(RUN)/data
 
 setup: $(VENV)/.installed
 
-# torch first, pinned: it resolves to the local CPU build; a bare `torch` would pull a multi-GB CUDA build
-$(VENV)/.installed: pyproject.toml
+# the exact versions of constraints.txt (pyproject.toml holds the ranges); torch first: its pin resolves
+# to the local CPU build, a bare `torch` would pull a multi-GB CUDA build
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PIP) torch
+	$(PIP) -e ".[dev]"
 	touch $@
 
 demo: setup
