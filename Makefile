@@ -49,7 +49,7 @@ bench: setup
 	$(BIN)/python bench/bench_queue_faiss.py
 	$(BIN)/python bench/bench_txd_decoding.py
 
-# stage 1 measured on the benchmark (README "Backbone pretraining on the benchmark"): the hand-made
+# stage 1 measured on the benchmark (docs/backbone.md, "Backbone pretraining on the benchmark"): the hand-made
 # floors against the demo backbone on the Kinetics-style val clips
 bench-backbone: $(RUN)/backbone/summary.json
 	$(BIN)/python bench/bench_kinetics_baselines.py --benchmark $(DATA) --backbone $(RUN)/backbone/checkpoint.pt
@@ -64,15 +64,15 @@ TABLE4_SEEDS ?= 0 1 2
 table4: $(DATA)/synth.json
 	$(BIN)/python bench/table4_backbones.py --benchmark $(DATA) --out $(RUN)/table4 --seeds $(TABLE4_SEEDS)
 
-# the paper's claims measured on the measuring-size benchmark (README "Reproducing the paper"); resumable.
-# The seeds of the README's run: 10 per VidSitu verb / relation row (the paper's), but 3 per SRL row, 2 per LVU
+# the paper's claims measured on the measuring-size benchmark (docs/claims.md); resumable.
+# The seeds of the measured run: 10 per VidSitu verb / relation row (the paper's), but 3 per SRL row, 2 per LVU
 # row and 2 per Table 2 cell (an SRL run is ~43 s, an LVU run ~12 s on 2 cores); `hiermovie claims` defaults
 # to the paper's counts (10 / 10 / 5, 3 per cell), about 3 hours here
 CLAIMS_SEEDS ?= --vidsitu-runs 10 --srl-runs 3 --lvu-runs 2 --grid-runs 2
 claims: setup
 	$(HM) claims --out runs/claims $(CLAIMS_SEEDS)
 
-# one prepared script for a GPU machine (README "Performance"); DEVICE=cpu runs it at toy size
+# one prepared script for a GPU machine (docs/performance.md); DEVICE=cpu runs it at toy size
 DEVICE ?= cuda
 gpu-check: setup
 	$(BIN)/python bench/gpu_check.py --device $(DEVICE) --out $(RUN)/gpu_check
