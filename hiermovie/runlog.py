@@ -1,24 +1,37 @@
-"""A run's log: one JSON line per step (`log.jsonl`) and a loss-curve PNG drawn from it."""
+"""A run's log: one JSON line per step (`log.jsonl`), the same scalars in TensorBoard event files, and a
+loss-curve PNG drawn from the JSONL."""
 
 import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from hiermovie.tensorboard_log import EventLog
+
 
 class RunLog:
-    """Append-only JSONL log; on resume, lines past the resumed step are dropped (a killed run may
-    have logged steps its checkpoint does not hold)."""
+    """Append-only JSONL log, and its numbers as scalars in the event files of `tensorboard` (a folder; None:
+    none); on resume, what a killed run logged past the resumed step is dropped (its checkpoint does not hold it).
+    """
 
-    def __init__(self, path: Path, resume_step: int = 0):
+    def __init__(self, path: Path, resume_step: int = 0, tensorboard: Path | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         kept = [r for r in read_log(self.path) if r.get("step", 0) <= resume_step] if resume_step else []
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.events = EventLog(tensorboard, purge_step=resume_step + 1)
 
     def write(self, **record) -> None:
         with self.path.open("a") as file:
             file.write(json.dumps(record) + "\n")
+        self.events.scalars(record["step"], {k: v for k, v in record.items() if k != "step"})
+
+    def flush(self) -> None:
+        """Event files up to date (the JSONL always is): call before a checkpoint."""
+        self.events.flush()
+
+    def close(self) -> None:
+        self.events.close()
 
 
 def read_log(path: Path) -> list[dict]:

@@ -1,6 +1,7 @@
 """The one training loop every stage uses: per-step learning rates from a precomputed schedule,
-data-parallel under torchrun, a JSONL log and loss curve (redrawn every minute and at the end),
-atomic checkpoints, resume from the last checkpoint, and a clear stop when the loss stops being finite."""
+data-parallel under torchrun, a JSONL log with the same scalars in TensorBoard event files (RUN/tensorboard)
+and a loss curve (redrawn every minute and at the end), atomic checkpoints, resume from the last checkpoint,
+and a clear stop when the loss stops being finite."""
 
 import json
 import time
@@ -62,12 +63,12 @@ def fit(
 
     `batches(epoch, skip)` yields this rank's batches of an epoch from its `skip`-th on (so a resumed
     run continues mid-epoch); `step(model, batch, step)` returns (loss, terms to log); `chance_loss`,
-    where given, is drawn into the loss plot.
+    where given, is logged with every step and drawn into the loss plot.
     """
     checkpoint = Path(out) / "checkpoint.pt"
     start = resume_step(checkpoint, kind, config, model, optimizer)
     trained = DistributedDataParallel(model) if dist.world_size > 1 else model
-    log = RunLog(Path(out) / "log.jsonl", resume_step=start) if dist.is_main else None
+    log = RunLog(Path(out) / "log.jsonl", start, tensorboard=Path(out) / "tensorboard") if dist.is_main else None
     bar = progress_bar(total=stop_step, initial=start, desc=kind, unit="step", enabled=progress and dist.is_main)
     record: dict = {"step": start}
     current = start
@@ -76,6 +77,7 @@ def fit(
     def save() -> None:
         nonlocal plotted
         if dist.is_main:
+            log.flush()  # the event files hold every step the checkpoint holds
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), **extra_state()}
             save_checkpoint(checkpoint, kind=kind, config=config, step=current, **state)
             if current == stop_step or time.perf_counter() - plotted > PLOT_INTERVAL:  # a plot costs ~0.3 s
@@ -83,42 +85,47 @@ def fit(
                 plotted = time.perf_counter()
         barrier()
 
-    while current < stop_step:
-        epoch, skip = divmod(current, steps_per_epoch)
-        for batch in batches(epoch, skip):
-            for group in optimizer.param_groups:
-                group["lr"] = float(lr_schedule[current])
-            started = time.perf_counter()
-            trained.train()
-            loss, terms = step(trained, batch, current)
-            if not torch.isfinite(loss):
-                where = f"the last good checkpoint is {checkpoint}" if checkpoint.is_file() else "no checkpoint yet"
-                raise HiermovieError(f"loss is {loss.item()} at step {current + 1}; training stopped ({where})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            current += 1
-            record = {
-                "step": current,
-                "epoch": epoch,
-                "loss": all_reduce_mean(loss.item(), dist.device),
-                "lr": float(lr_schedule[current - 1]),
-                "seconds": round(time.perf_counter() - started, 4),
-                **terms,
-            }
-            if current % steps_per_epoch == 0 and epoch_end is not None:
-                record.update(epoch_end(epoch))
+    try:
+        while current < stop_step:
+            epoch, skip = divmod(current, steps_per_epoch)
+            for batch in batches(epoch, skip):
+                for group in optimizer.param_groups:
+                    group["lr"] = float(lr_schedule[current])
+                started = time.perf_counter()
+                trained.train()
+                loss, terms = step(trained, batch, current)
+                if not torch.isfinite(loss):
+                    where = f"the last good checkpoint is {checkpoint}" if checkpoint.is_file() else "no checkpoint yet"
+                    raise HiermovieError(f"loss is {loss.item()} at step {current + 1}; training stopped ({where})")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                current += 1
+                record = {
+                    "step": current,
+                    "epoch": epoch,
+                    "loss": all_reduce_mean(loss.item(), dist.device),
+                    "lr": float(lr_schedule[current - 1]),
+                    "seconds": round(time.perf_counter() - started, 4),
+                    **terms,
+                    **({} if chance_loss is None else {"chance_loss": chance_loss}),
+                }
+                if current % steps_per_epoch == 0 and epoch_end is not None:
+                    record.update(epoch_end(epoch))
+                if log is not None:
+                    log.write(**record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.4f}")
+                if current % checkpoint_every == 0 or current % steps_per_epoch == 0 or current == stop_step:
+                    save()
+                if current >= stop_step:
+                    break
+        bar.close()
+        if dist.world_size > 1:
+            record["replicas_in_sync"] = replicas_in_sync(model)
             if log is not None:
-                log.write(**record)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
-            if current % checkpoint_every == 0 or current % steps_per_epoch == 0 or current == stop_step:
-                save()
-            if current >= stop_step:
-                break
-    bar.close()
-    if dist.world_size > 1:
-        record["replicas_in_sync"] = replicas_in_sync(model)
+                log.write(step=current, replicas_in_sync=record["replicas_in_sync"])
+    finally:
         if log is not None:
-            log.write(step=current, replicas_in_sync=record["replicas_in_sync"])
+            log.close()
     return record

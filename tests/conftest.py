@@ -1,5 +1,5 @@
-"""Fixtures shared by all tests: where shared/ lies, one tiny benchmark generated per session, and the helpers
-that start and stop other processes (`kill_when`, `torchrun`)."""
+"""Fixtures shared by all tests: where shared/ lies, one tiny benchmark generated per session, the helpers
+that start and stop other processes (`kill_when`, `torchrun`) and a reader of TensorBoard event files."""
 
 import os
 import signal
@@ -134,3 +134,18 @@ def torchrun():
     """`torchrun(args, logs, ranks=2, timeout=600)`: `python -m hiermovie ARGS` under torchrun on a port of its
     own; a failure shows every rank's stderr."""
     return _torchrun
+
+
+def _tensorboard_scalars(folder: Path, purge: bool = True) -> dict[str, list[tuple[int, float]]]:
+    """Tag -> [(step, value)] of the event files in `folder`, as TensorBoard shows them (`purge`: what a restart
+    at step k hid from an earlier attempt left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0}, purge_orphaned_data=purge).Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+@pytest.fixture
+def tensorboard_scalars():
+    """`tensorboard_scalars(folder, purge=True)`: tag -> [(step, value)] read back from a run's event files."""
+    return _tensorboard_scalars

@@ -7,7 +7,8 @@ in L2 (Table 2). Targets are the input projection's image of the true token, L2-
 default an EMA copy of the projection (m = 0.999, like MoCo's key encoder: the live projection
 drifts with every step, which makes the queue's keys stale), or the live projection (`target=live`).
 Output: RUN/checkpoint.pt (kind "txe"), RUN/log.jsonl, RUN/loss.png, RUN/summary.json with the
-masked-event retrieval of the validation videos.
+masked-event retrieval of the validation videos, RUN/tensorboard/ with the scalars of the log and, at the
+end, the contextualized outputs of up to 1000 validation tokens for the embedding projector.
 """
 
 import copy
@@ -38,6 +39,7 @@ from hiermovie.device import autocast
 from hiermovie.distributed import gather_rows, init_distributed, shutdown
 from hiermovie.errors import HiermovieError
 from hiermovie.schedules import cosine_schedule
+from hiermovie.tensorboard_log import EventLog, available, embedding_points
 from hiermovie.training import fit
 
 CHECKPOINT_KIND = "txe"
@@ -226,8 +228,26 @@ def _pretrain(
         "checkpoint": str(out / "checkpoint.pt"),
     }
     if dist.is_main:
+        if len(valid) and available():
+            with EventLog(out / "tensorboard") as events:
+                events.embedding(*token_sample(model.txe, valid, dist.device), step=record["step"], tag="tokens")
         (out / "summary.json").write_text(json.dumps(summary, indent=1))  # written last: the run is complete
     return summary
+
+
+@torch.no_grad()
+def token_sample(txe: TxE, valid: TokenWindows, device: torch.device) -> tuple[torch.Tensor, list[str]]:
+    """The contextualized outputs (P, H) of validation tokens from windows spread over `valid` and each token's
+    video id: what the embedding projector shows (P at most `embedding_points(H)`, cheap to write)."""
+    points = embedding_points(txe.input_proj.out_features)
+    n = valid.features.shape[1]
+    windows = np.unique(np.linspace(0, len(valid) - 1, -(-points // n)).round().astype(int))  # (W',)
+    was_training = txe.training
+    txe.eval()
+    outputs = txe(torch.from_numpy(valid.features[windows]).to(device))  # (W', N, H)
+    txe.train(was_training)
+    videos = [valid.sources[v] for v in valid.video[windows].tolist() for _ in range(n)]  # one per token
+    return outputs.flatten(0, 1)[:points], videos[:points]
 
 
 def evaluate(txe: TxE, valid: TokenWindows, targets, device: torch.device) -> dict[str, float]:

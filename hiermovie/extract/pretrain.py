@@ -1,6 +1,6 @@
 """`hiermovie backbone pretrain`: CVRL, MoDist or supervised pretraining of Slow-D on a folder of
 videos, data-parallel under torchrun, resumable. Output: RUN/checkpoint.pt (kind "backbone"),
-RUN/log.jsonl, RUN/loss.png, RUN/skipped.txt (videos that could not be read) and, once the run is
+RUN/log.jsonl, RUN/tensorboard/, RUN/loss.png, RUN/skipped.txt (videos that could not be read) and, once the run is
 complete, RUN/summary.json."""
 
 import json

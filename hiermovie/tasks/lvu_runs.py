@@ -9,7 +9,8 @@ cached backbone tokens (`scene_sup`) or their TxE contextualization (`scene_ours
 `--txe`), computed once with the frozen TxE.
 
 OUT/lvu/runs.jsonl records finished runs (resume); OUT/lvu/table.{md,json} hold Table 5 on test (the
-metric of the best val epoch) and on val, with #top-1 and mean rank over the 9 tasks.
+metric of the best val epoch) and on val, with #top-1 and mean rank over the 9 tasks. TensorBoard scalars:
+OUT/lvu/object_transformer/tensorboard/ (the pretraining), OUT/lvu/tensorboard/<task>/<row>_seed<k>/ (each run).
 """
 
 import json
@@ -49,6 +50,7 @@ from hiermovie.tasks.lvu_tasks import (
     train_lvu_run,
 )
 from hiermovie.tasks.object_transformer import collate_instances
+from hiermovie.tensorboard_log import available
 from hiermovie.training import fit
 
 OT_CHECKPOINT_KIND = "object_transformer"
@@ -137,7 +139,10 @@ def run_lvu(
 
     def run(job: tuple[str, str, int]) -> dict:
         task, row, seed = job
-        return train_lvu_run(task, row, seed, splits_of[task], stable, ot_weights, run_device)
+        events = folder / "tensorboard" / task / f"{row}_seed{seed}"
+        return train_lvu_run(task, row, seed, splits_of[task], stable, ot_weights, run_device, events)
+
+    available()  # says here, before the workers fork, if TensorBoard logging is off
 
     bar = progress_bar(total=len(todo), desc="lvu", unit="run", enabled=progress)
     for (task, row, seed), result in run_parallel(run, todo, run_workers(run_device, jobs)):

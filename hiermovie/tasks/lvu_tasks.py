@@ -32,6 +32,7 @@ Fine-tuning is the same for every row (`parameter_groups`).
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ from hiermovie.tasks.object_transformer import (
     create_object_transformer,
     load_instance_weights,
 )
+from hiermovie.tensorboard_log import EventLog
 
 LVU_ROWS = ("instance", "scene_sup", "scene_ours", "ot_pp")
 USES_INSTANCES = {"instance": True, "scene_sup": False, "scene_ours": False, "ot_pp": True}
@@ -228,11 +230,13 @@ def train_lvu_run(
     config: TaskConfig,
     pretrained: dict | None,
     device: torch.device,
+    events: Path | None = None,
 ) -> dict:
     """Train one (task, row, seed) on random train spans; {"val", "test", "best_epoch"} at the best val epoch.
 
     `splits` maps train / val / test to (movies, evaluation spans; None for train); `pretrained` holds the
-    masked-instance pretrained Object Transformer's weights for the instance rows (None: BERT's init).
+    masked-instance pretrained Object Transformer's weights for the instance rows (None: BERT's init);
+    `events`: a folder for the run's TensorBoard scalars (loss and lr every step, the val metric every epoch).
     """
     torch.manual_seed(seed)
     train, span_sec = splits["train"][0], config.lvu_span_sec
@@ -248,24 +252,30 @@ def train_lvu_run(
     labels = torch.tensor([movie.label for movie in train], device=device)  # (V,)
     evaluation = {split: evaluation_inputs(row, splits[split][1], config, device) for split in ("val", "test")}
     best: dict | None = None  # {"val", "best_epoch", "state"}: test is scored once, with the best val epoch's weights
-    for epoch in range(config.lvu_epochs):
-        spans = make_spans(train, [np.array([train_span_start(m.duration, span_sec, rng)]) for m in train], span_sec)
-        model.train()
-        for step, rows in enumerate(np.array_split(rng.permutation(len(train)), steps_per_epoch)):
-            for group in optimizer.param_groups:
-                group["lr"] = group["peak_lr"] * float(schedule[epoch * steps_per_epoch + step])
-            outputs = model(*batch_inputs(row, spans, rows, config, device, generator)).float()  # (B, C)
-            target = labels[torch.from_numpy(rows).to(device)]
-            if LVU_TASKS[task] == 0:
-                loss = F.mse_loss(outputs[:, 0], target.float())
-            else:
-                loss = F.cross_entropy(outputs, target.long())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        value = _score_split(task, model, splits["val"], evaluation["val"], device)
-        if best is None or better(task, value, best["val"]):
-            best = {"val": value, "best_epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
+    metric = "val_mse" if LVU_TASKS[task] == 0 else "val_accuracy"
+    with EventLog(events, purge_step=1) as log:
+        for epoch in range(config.lvu_epochs):
+            starts = [np.array([train_span_start(m.duration, span_sec, rng)]) for m in train]
+            spans = make_spans(train, starts, span_sec)
+            model.train()
+            for step, rows in enumerate(np.array_split(rng.permutation(len(train)), steps_per_epoch)):
+                index = epoch * steps_per_epoch + step
+                for group in optimizer.param_groups:
+                    group["lr"] = group["peak_lr"] * float(schedule[index])
+                outputs = model(*batch_inputs(row, spans, rows, config, device, generator)).float()  # (B, C)
+                target = labels[torch.from_numpy(rows).to(device)]
+                if LVU_TASKS[task] == 0:
+                    loss = F.mse_loss(outputs[:, 0], target.float())
+                else:
+                    loss = F.cross_entropy(outputs, target.long())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                log.scalars(index + 1, {"loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]})
+            value = _score_split(task, model, splits["val"], evaluation["val"], device)
+            log.scalars((epoch + 1) * steps_per_epoch, {"epoch": epoch + 1, metric: value})
+            if best is None or better(task, value, best["val"]):
+                best = {"val": value, "best_epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
     model.load_state_dict(best.pop("state"))
     return {**best, "test": _score_split(task, model, splits["test"], evaluation["test"], device)}
 

@@ -11,6 +11,8 @@ Each table row is an event encoder in front of the task's head, trained `runs` t
 A run trains on VidSitu train, predicts valid every epoch and keeps the best epoch (VidSitu's model
 selection on valid); its predictions are saved in VidSitu's format so `hiermovie evaluate` rescores them.
 OUT/<task>/runs.jsonl records finished runs: an interrupted command resumes with the next run.
+OUT/<task>/tensorboard/<row>_seed<k>/ holds each run's TensorBoard scalars: loss and lr every step, the
+selecting metric on valid every epoch.
 """
 
 import json
@@ -36,6 +38,7 @@ from hiermovie.tasks.lvu_tasks import LVU_ROWS
 from hiermovie.tasks.models import EventEncoder
 from hiermovie.tasks.vidsitu_data import load_event_features, without_lvu_overlap
 from hiermovie.tasks.vidsitu_tasks import TASKS, VidSituTask
+from hiermovie.tensorboard_log import EventLog, available
 
 TASK_ORDER = ("verb", "srl", "relation")  # the paper's Tables 4, 1, 3
 ALL_TASKS = (*TASK_ORDER, "lvu")  # and Table 5
@@ -180,7 +183,10 @@ def _run_rows(task: VidSituTask, rows, config: TaskConfig, txe, folder: Path, de
     (folder / "predictions").mkdir(exist_ok=True)
 
     def run(job: tuple[str, int]):
-        return train_run(task, *job, config, txe, device)
+        row, seed = job
+        return train_run(task, row, seed, config, txe, device, folder / "tensorboard" / f"{row}_seed{seed}")
+
+    available()  # says here, before the workers fork, if TensorBoard logging is off
 
     bar = progress_bar(total=len(todo), desc=task.name, unit="run", enabled=options.progress)
     for (row, seed), (metrics, predictions, epoch) in run_parallel(run, todo, run_workers(device, options.jobs)):
@@ -207,30 +213,39 @@ def make_encoder(row: str, input_dim: int, txe: tuple[TxEConfig, dict | None]) -
     return EventEncoder(input_dim, model)
 
 
-def train_run(task: VidSituTask, row: str, seed: int, config: TaskConfig, txe, device: torch.device):
-    """Train one (row, seed); (valid metrics of the best epoch, its predictions, that epoch)."""
+def train_run(
+    task: VidSituTask, row: str, seed: int, config: TaskConfig, txe, device: torch.device, events: Path | None = None
+):
+    """Train one (row, seed); (valid metrics of the best epoch, its predictions, that epoch). `events`: a folder
+    for its TensorBoard scalars (a rerun of a killed run replaces them)."""
     torch.manual_seed(seed)
     input_dim = task.train.features.shape[-1]
     model = task.build(make_encoder(row, input_dim, txe)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.99))  # VidSitu's optimiser
     generator = torch.Generator().manual_seed(seed)
     best: tuple[float, list, int] | None = None  # (selection metric, predictions, epoch)
-    for epoch in range(config.epochs):
-        model.train()
-        for rows in torch.randperm(len(task.train.clips), generator=generator).split(config.batch_size):
-            with autocast(device):
-                loss = task.loss(model, rows.to(device))
-            if not torch.isfinite(loss):
-                raise HiermovieError(f"{task.name} ({row}, seed {seed}): loss is {loss.item()} in epoch {epoch + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad(), autocast(device):
-            predictions = task.predict(model)
-        value = task.selection(predictions)
-        if best is None or value > best[0]:
-            best = (value, predictions, epoch + 1)
+    step = 0
+    with EventLog(events, purge_step=1) as log:
+        for epoch in range(config.epochs):
+            model.train()
+            for rows in torch.randperm(len(task.train.clips), generator=generator).split(config.batch_size):
+                with autocast(device):
+                    loss = task.loss(model, rows.to(device))
+                if not torch.isfinite(loss):
+                    where = f"{task.name} ({row}, seed {seed})"
+                    raise HiermovieError(f"{where}: loss is {loss.item()} in epoch {epoch + 1}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                log.scalars(step, {"loss": loss.item(), "lr": config.lr})
+            model.eval()
+            with torch.no_grad(), autocast(device):
+                predictions = task.predict(model)
+            value = task.selection(predictions)
+            log.scalars(step, {"epoch": epoch + 1, task.select: value})
+            if best is None or value > best[0]:
+                best = (value, predictions, epoch + 1)
     _, predictions, epoch = best
     return task.score(predictions), predictions, epoch
 

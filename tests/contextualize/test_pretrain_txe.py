@@ -138,8 +138,30 @@ def test_ablation_grid_writes_tables_and_resumes(cache, tmp_path):
     assert [row.label for row in load_grid("table2")][:2] == ["random init (no pretraining)", "mask {1}"]
 
 
-def test_two_process_torchrun_keeps_replicas_in_sync(cache, tmp_path, torchrun):
+def test_two_process_torchrun_keeps_replicas_in_sync(cache, tmp_path, torchrun, tensorboard_scalars):
     args = ["txe", "pretrain", "--cache", str(cache), "--out", str(tmp_path / "ddp"), "--profile", "tiny"]
     args += ["--max-steps", "2", "--batch-size", "8", "--device", "cpu", "--val-fraction", "0.3"]
     torchrun(args, tmp_path / "logs")
     assert read_log(tmp_path / "ddp" / "log.jsonl")[-1] == {"step": 2, "replicas_in_sync": True}
+    events = tensorboard_scalars(tmp_path / "ddp" / "tensorboard", purge=False)  # the main rank's alone
+    assert [step for step, _ in events["loss"]] == [1, 2] and events["replicas_in_sync"] == [(2, 1.0)]
+
+
+def test_the_event_files_hold_the_loss_the_retrieval_of_each_epoch_and_a_projector_of_tokens(
+    cache, tmp_path, tensorboard_scalars
+):
+    summary = pretrain_txe(TINY, cache, tmp_path / "run", OPTIONS)
+    scalars = tensorboard_scalars(tmp_path / "run" / "tensorboard")
+    log = read_log(tmp_path / "run" / "log.jsonl")
+    assert [step for step, _ in scalars["loss"]] == [r["step"] for r in log] and len(log) == summary["step"]
+    epoch_ends = [r for r in log if "r1" in r]
+    assert len(epoch_ends) == TINY.epochs and [step for step, _ in scalars["r1"]] == [r["step"] for r in epoch_ends]
+    assert scalars["r1"][-1][1] == pytest.approx(summary["r1"])  # the last epoch's retrieval is the summary's
+    projector = tmp_path / "run" / "tensorboard" / f"{summary['step']:05d}" / "tokens"
+    videos = (projector / "metadata.tsv").read_text().split()
+    points = (projector / "tensors.tsv").read_text().splitlines()
+    assert 0 < len(videos) == len(points) <= 1000 and len(points[0].split("\t")) == TINY.hidden_dim
+    with EventCache(cache) as opened:
+        ids = select_videos(opened, OPTIONS.videos).video_ids
+        _, valid = split_windows(opened, ids, TINY.seq_len, TINY.stride_sec, OPTIONS.val_fraction)
+    assert set(videos) == set(valid.sources)  # the source video of each token, over every validation video

@@ -218,7 +218,7 @@ def test_rows_that_need_a_txe_are_refused_without_one():
         choose_lvu_rows(("objects",), has_txe=True)
 
 
-def test_table5_on_the_benchmark_labels(tiny_benchmark, txe_checkpoint, tmp_path):
+def test_table5_on_the_benchmark_labels(tiny_benchmark, txe_checkpoint, tmp_path, tensorboard_scalars):
     labels = tiny_benchmark / "lvu" / "lvu_1.0"
     cache = write_lvu_cache(tmp_path / "cache", lvu_ids(labels), seconds=14, instance_videos=100)
     table = run_lvu(CONFIG, cache, tiny_benchmark, tmp_path / "out", txe_checkpoint, device="cpu", progress=False)
@@ -230,6 +230,11 @@ def test_table5_on_the_benchmark_labels(tiny_benchmark, txe_checkpoint, tmp_path
     data = json.loads((tmp_path / "out" / "lvu" / "table.json").read_text())
     assert set(data["splits"]) == {"test", "val"} and data["splits"]["test"]["ot_pp"]["mean_rank"] >= 1
     assert (tmp_path / "out" / "lvu" / "object_transformer" / "summary.json").is_file()
+    events = tensorboard_scalars(tmp_path / "out" / "lvu" / "object_transformer" / "tensorboard")
+    assert [step for step, _ in events["loss"]] == list(range(1, len(events["loss"]) + 1))
+    for task, metric in (("genre", "val_accuracy"), ("view_count", "val_mse")):
+        events = tensorboard_scalars(tmp_path / "out" / "lvu" / "tensorboard" / task / "ot_pp_seed0")
+        assert [step for step, _ in events[metric]] == [len(events["loss"]) // 2, len(events["loss"])]  # 2 epochs
     # a second call trains nothing new and reuses the pretrained Object Transformer
     run_lvu(CONFIG, cache, tiny_benchmark, tmp_path / "out", txe_checkpoint, device="cpu", progress=False)
     assert len(read_records(tmp_path / "out" / "lvu" / "runs.jsonl")) == len(records)

@@ -73,6 +73,22 @@ def test_every_task_writes_its_table_and_the_summary(all_tasks):
 
 
 @pytest.mark.parametrize("task", TASK_ORDER)
+def test_each_run_writes_its_loss_and_the_selecting_metric_of_each_epoch_to_tensorboard(
+    all_tasks, task, tensorboard_scalars
+):
+    out, _ = all_tasks
+    runs = sorted(path.name for path in (out / task / "tensorboard").iterdir())
+    assert runs == sorted(f"{r['row']}_seed{r['seed']}" for r in read_records(out / task / "runs.jsonl"))
+    scalars = tensorboard_scalars(out / task / "tensorboard" / runs[0])
+    steps = [step for step, _ in scalars["loss"]]
+    assert steps == list(range(1, len(steps) + 1))
+    assert [v for _, v in scalars["lr"]] == pytest.approx([CONFIG.lr] * len(steps))  # float32 in the files
+    metric = TASKS[task].select
+    assert [step for step, _ in scalars[metric]] == [steps[len(steps) // 2 - 1], steps[-1]]  # 2 epochs
+    assert [value for _, value in scalars["epoch"]] == [1, 2]
+
+
+@pytest.mark.parametrize("task", TASK_ORDER)
 def test_saved_predictions_rescore_to_the_recorded_metrics(all_tasks, tiny_benchmark, task):
     out, _ = all_tasks
     for record in read_records(out / task / "runs.jsonl"):
