@@ -40,7 +40,7 @@ DEMO_TASK_RUNS = 2  # seeds per task row in the demo, for a mean and an s.e. (th
 DEMO_GRID = ("random init (no pretraining)", "mask {1, 2, 3}", "L2 loss")  # rows of the paper's Table 2
 DEMO_GRID_RUNS = 2
 # the demo's backbone: supervised pretraining is the one that learns verbs on the benchmark in the tiny
-# budget (README "Backbone pretraining on the benchmark": probes of every method)
+# budget (docs/backbone.md "Backbone pretraining on the benchmark": probes of every method)
 DEMO_BACKBONE = "supervised"
 # 6 of the tiny profile's 18 epochs (522 steps of 32 clips, about 1.5 minutes on 2 cores; `make claims` and
 # `make table4` keep 18)
@@ -108,7 +108,7 @@ def _claims_report(out: Path) -> str:
     intro = (
         f"The claims table of `make claims`, from this demo's runs ({DEMO_TASK_RUNS} seeds, one {DEMO_BACKBONE} "
         "backbone, the TxE above standing in for every MaskPred row): too few seeds and clips to tell most "
-        'differences from noise. **`make claims` is the measurement** (README "Reproducing the paper").'
+        "differences from noise. **`make claims` is the measurement** (docs/claims.md)."
     )
     return "\n## The paper's claims at demo size\n\n" + intro + "\n\n" + claims_markdown(claims)
 

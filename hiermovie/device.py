@@ -53,7 +53,7 @@ def to_device_clips(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def to_device_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Move a video model to `device` with its 3D convolution weights channels-last: faster on CUDA and on
-    our CPUs too (tiny Slow-D training step 1.3x, README "Performance")."""
+    our CPUs too (tiny Slow-D training step 1.3x, docs/performance.md)."""
     return model.to(device).to(memory_format=torch.channels_last_3d)
 
 
@@ -69,7 +69,7 @@ def decoding_share(device: torch.device, workers: int | None) -> Iterator[int]:
     `workers` None splits the cores: half decode (at least 1), the rest run torch.
 
     On 2 cores, 1 worker beside 1 torch thread makes 1.4x the training steps/s of 2 workers beside 2
-    threads, which fought over the cores (README "Backbone pretraining"); tiny extraction with 2 workers
+    threads, which fought over the cores (docs/performance.md "Backbone pretraining"); tiny extraction with 2 workers
     beside 1 thread makes 1.5-1.7x the events/s of 2 beside 2 ("Performance"). On CUDA None means 2 workers."""
     if device.type != "cpu":
         yield 2 if workers is None else workers

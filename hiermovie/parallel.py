@@ -2,7 +2,7 @@
 
 A task run is a small model trained for a few hundred steps: on a CPU its ops are too small for torch's
 threads to share well (an SRL run on 2 cores: 17.4 s with 2 threads, 23.6 s with 1), so one process per
-core, each with one thread, finishes the table sooner (README "Performance"). Workers are forked: they
+core, each with one thread, finishes the table sooner (docs/performance.md). Workers are forked: they
 inherit the loaded data and the run function, and only the job keys and the results cross processes.
 """
 

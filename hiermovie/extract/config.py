@@ -62,7 +62,7 @@ BACKBONE_PROFILES = {
         crop_area=(1.0, 1.0),  # supervised: no crops, no flips; the contrastive methods: TINY_CONTRASTIVE
         flip=False,
         projection_hidden=256,
-        color_strength=0.5,  # see README "Deviation in tiny"
+        color_strength=0.5,  # see docs/backbone.md "Deviations in `tiny`"
         queue_size=1024,
         momentum=0.99,  # ~700-step runs: 0.99^700 < 0.001 of the initial key weights remain (MoCo-style short runs)
         motion_width_divisor=2,  # the motion stem keeps the paper's 8 channels (16 / 2; paper 64 / 8)
@@ -77,7 +77,7 @@ BACKBONE_PROFILES = {
 # what the contrastive methods change in `tiny`: CVRL's crops (area 0.3 to 1) and flips deny them the static
 # shortcut of the set's layout (without them CVRL's loss falls to 1.6 of chance 4.14 in 150 steps: two clips
 # of a video match by appearance); colour strength stays 0.5 (at CVRL's 1.0 its loss stays at chance, 4.0 after
-# 540 steps, at lr 1e-2 and 1e-3). Supervised keeps the profile's (README "Backbone pretraining"). 12 epochs: a
+# 540 steps, at lr 1e-2 and 1e-3). Supervised keeps the profile's (docs/backbone.md). 12 epochs: a
 # step costs them 2.5-3.5x a supervised one (two views, key encoders); 12 keep a pretraining near 10 minutes
 TINY_CONTRASTIVE = {"crop_area": (0.3, 1.0), "flip": True, "epochs": 12}
 METHOD_OVERRIDES = {("tiny", "cvrl"): TINY_CONTRASTIVE, ("tiny", "modist"): TINY_CONTRASTIVE}

@@ -1,7 +1,7 @@
 """Instance features for the Object Transformer (LVU): the backbone's res5 map of the event window
 that contains second t, averaged over each instance box of that second (ROI-align style average).
 
-Instance boxes come from `{video id}.json` files in the format the benchmark writes (README,
+Instance boxes come from `{video id}.json` files in the format the benchmark writes (docs/benchmark.md,
 "Instance tracks"): {"instances": [{"sec", "track_id", "shot_id", "box": [x1, y1, x2, y2]}, ...]},
 boxes normalised to [0, 1].
 """

@@ -7,7 +7,7 @@
   visual-motion InfoNCE (weight 1.0); each clip draws which of its two views is the query.
 - Supervised: cross-entropy on clip labels (the paper's "Sup" rows).
 
-Choices the papers leave open (documented in README "Backbone pretraining"): MoDist's query/key
+Choices the papers leave open (documented in docs/backbone.md "Slow-D and its pretraining"): MoDist's query/key
 pairing (see losses/modist.py), its 2-layer heads without BN (MaCLR's released config), and that
 both MoDist views use CVRL's sampler and augmentation.
 """

@@ -90,7 +90,7 @@ def read_frames(
     size). A tuple `size` is the exact (H, W); None keeps the video's own size. `threads`: decord's decoding
     threads for this one video (0: one per core). 1 by default: callers decode several videos in parallel
     (DataLoader workers, thread pools), and on 2 cores two 1-thread decoders read 1.9x the 64 px clips of two
-    auto-threaded ones (`make bench`, README "Performance").
+    auto-threaded ones (`make bench`, docs/performance.md).
     """
     return _load(path, lambda info: indices, size, backend, threads, centre_crop)[1]
 

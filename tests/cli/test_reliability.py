@@ -1,4 +1,4 @@
-"""Faults and bad input across the pipeline (README "Reliability"): each case is the command a user
+"""Faults and bad input across the pipeline (docs/reliability.md): each case is the command a user
 runs, and must end with one clear line on stderr, exit code 2 (1 for `cache verify`), no traceback,
 and no partial output that looks complete. The long kill-and-resume cases are marked slow."""
 

@@ -1,5 +1,5 @@
 """The embedded benchmark: files in the real formats, read back by the real readers, decodable to the
-exact frames, deterministic, atomic; and stories whose labels carry the signals the README promises."""
+exact frames, deterministic, atomic; and stories whose labels carry the signals docs/benchmark.md promises."""
 
 import filecmp
 import json

@@ -58,7 +58,7 @@ def write_labels(root: Path, movies: dict[str, list]) -> None:
 
 
 def instance_record(youtube: str, movie: Movie, fps: int, boxes_per_second: list[dict]) -> dict:
-    """The instance-track file of one movie (documented in README, "Instance tracks")."""
+    """The instance-track file of one movie (documented in docs/benchmark.md, "LVU part")."""
     shots = movie.story.shots
     instances = []
     for second, boxes in enumerate(boxes_per_second):

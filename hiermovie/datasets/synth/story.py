@@ -113,7 +113,7 @@ def clip_story(rng: np.random.Generator, fps: int, related_prob: float = 0.65, h
     )
     location = str(rng.choice(list(LOCATIONS)))
     # one shot per event: with a single 10 s shot, 13% of the readable events had their actor hidden
-    # behind the prop and 36% of the approaches started already touching (README "VidSitu part")
+    # behind the prop and 36% of the approaches started already touching (docs/benchmark.md "VidSitu part")
     shots = tuple(Shot(e.start_frame, e.end_frame, location, "static") for e in ordered)
     return Story(cast, ordered, shots, grading=int(rng.integers(5, 9)), num_frames=5 * length)
 
@@ -148,7 +148,7 @@ LVU_CLASSES = {
     "year": tuple(str(1930 + 10 * i) for i in range(9)),
     "genre": ("Comedy", "Action-Crime-Adventure", "Romance", "Thriller-Horror"),
 }
-# what makes each label learnable (README "The embedded benchmark" documents the same)
+# what makes each label learnable (docs/benchmark.md documents the same)
 RELATIONSHIP_VERBS = (  # how the two leads interact with each other
     ("wave.01", "approach.01"),
     ("flee.01", "hide.01"),
