@@ -5,7 +5,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -80,21 +84,67 @@ def tiny_cache(tiny_benchmark, tiny_backbone, tmp_path_factory) -> Path:
     return out
 
 
-def _kill_when(command: list[str], ready, timeout: float = 300.0) -> None:
-    """Start `command` and SIGKILL it as soon as `ready()` holds (or it ends, or `timeout` s pass)."""
-    import time
+class Killed(NamedTuple):
+    """What `kill_when` saw. `mid_run`: `ready()` fired and the signal hit the process while it ran (so a run
+    that crashed at start-up or finished first does not pass as killed); the command's exit code (None: it
+    still ran `wait` s after the signal: it hung, and was then killed) and its stderr."""
 
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    while not ready() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    mid_run: bool
+    returncode: int | None
+    stderr: str
+
+
+def _kill_when(
+    command: list[str],
+    ready: Callable[[], bool],
+    timeout: float = 300.0,
+    worker: bool = False,
+    sig: int = signal.SIGKILL,
+    wait: float = 60.0,
+) -> Killed:
+    """Start `command`; as soon as `ready()` holds, send `sig` to it (`worker`: to one of its child processes,
+    its DataLoader workers, once it has one) and wait for the command to end."""
+    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a full pipe would stall the command
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline, target = time.monotonic() + timeout, None
+        while process.poll() is None and time.monotonic() < deadline:
+            if ready() and (target := min(children(process.pid), default=None) if worker else process.pid):
+                break
+            time.sleep(0.002)
+        hit = False
+        if target is not None and process.poll() is None:
+            try:
+                os.kill(target, sig)
+                hit = True
+            except ProcessLookupError:  # the worker ended just before
+                pass
+        try:
+            returncode = process.wait(wait)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            returncode = None
+        stderr.seek(0)
+        # killed by our signal, not ended on its own just before it
+        mid_run = hit and (worker or returncode == -sig)
+        return Killed(mid_run, returncode, stderr.read())
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid`, from /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread or the process ended
+            pass
+    return found
 
 
 @pytest.fixture
 def kill_when():
-    """`kill_when(command, ready, timeout=300)`: run a command, SIGKILL it once `ready()` is true."""
+    """`kill_when(command, ready, timeout=300, worker=False, sig=SIGKILL, wait=60) -> Killed`: run a
+    command, send `sig` to it (or to one of its workers) once `ready()` is true, wait for it to end."""
     return _kill_when
 
 

@@ -1,10 +1,13 @@
 import os
+import signal
+import time
 
 import pytest
 import torch
 
-from hiermovie.errors import InputFileError
+from hiermovie.errors import HiermovieError, InputFileError
 from hiermovie.parallel import run_parallel, run_workers
+from hiermovie.results import append_record, read_records
 
 
 def test_every_job_runs_once_in_forked_single_thread_workers():
@@ -54,3 +57,25 @@ def test_the_worker_count_follows_the_device():
     assert run_workers(torch.device("cpu"), 0) == 1
     assert run_workers(torch.device("cuda"), None) == 1
     assert run_workers(torch.device("cpu"), None) == len(os.sched_getaffinity(0))
+
+
+def test_a_worker_killed_mid_run_names_its_job_and_the_finished_runs_stay_recorded(tmp_path):
+    def work(job: int):
+        if job == 3:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        time.sleep(0.2)
+        return job
+
+    def hangs(*_):
+        raise AssertionError("run_parallel hangs after a worker died")
+
+    signal.signal(signal.SIGALRM, hangs)
+    signal.alarm(60)
+    try:
+        with pytest.raises(HiermovieError, match=r"job 3: its worker process \(pid \d+\) was killed by SIGKILL"):
+            for job, result in run_parallel(work, list(range(8)), workers=2):
+                append_record(tmp_path / "runs.jsonl", {"job": job, "result": result})
+    finally:
+        signal.alarm(0)
+    recorded = {record["job"] for record in read_records(tmp_path / "runs.jsonl")}
+    assert {0, 1, 2} <= recorded and 3 not in recorded  # 2 ran beside 3 and finished after it died

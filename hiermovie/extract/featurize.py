@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from hiermovie.cache import ShardWriter, VideoInstances, VideoTokens, finished_shards, write_manifest
 from hiermovie.device import autocast, decoding_share, to_device_clips, to_device_model
@@ -38,6 +38,7 @@ from hiermovie.profiles import config_dict
 from hiermovie.progress import progress_bar
 from hiermovie.video.decode import VideoInfo, read_selected
 from hiermovie.video.windows import EventWindow, event_clips_frame_indices, fixed_stride_windows, vidsitu_windows
+from hiermovie.workers import worker_faults, worker_loader
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 VIDSITU_CLIP_SEC = (Fraction(19, 2), Fraction(21, 2))  # a 10-second clip, give or take half a second
@@ -135,7 +136,7 @@ def extract(
     """Extract the event features of every video of `data` into the cache `out`; returns the manifest."""
     dist = init_distributed(options.device)
     try:
-        with decoding_share(dist.device, options.workers):  # on CPU, torch threads beside the decoders
+        with decoding_share(dist.device, options.workers), worker_faults():  # on CPU, torch beside the decoders
             return _extract(Path(checkpoint), Path(data), Path(out), config, options, dist)
     finally:
         shutdown()
@@ -172,7 +173,7 @@ def _extract(checkpoint, data, out, config, options, dist) -> dict:
     done = finished_shards(out)
     mine = [k for k in range(len(shards)) if k % dist.world_size == dist.rank and k not in done]
     work = [(k, *video) for k in mine for video in shards[k]]  # (shard, video id, path)
-    loader = DataLoader(VideoWindows(work, backbone_config, stride), batch_size=None, num_workers=options.workers)
+    loader = worker_loader(VideoWindows(work, backbone_config, stride), options.workers, batch_size=None)
     bar = progress_bar(total=len(work), desc="extract", unit="video", enabled=options.progress)
     started, events = time.perf_counter(), 0
     items = _featurize(backbone, loader, config.batch_size, dist.device, instances_dir)

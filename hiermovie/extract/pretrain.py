@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from hiermovie.datasets.video_folder import label_names, load_video_folder
 from hiermovie.device import autocast, cpu_cores, decoding_share, to_device_clips, to_device_model
@@ -23,6 +22,7 @@ from hiermovie.extract.motion import MOTION_INPUTS, grey_differences
 from hiermovie.extract.weights import load_pretrained_backbone
 from hiermovie.schedules import cosine_schedule
 from hiermovie.training import fit
+from hiermovie.workers import worker_faults, worker_loader
 
 CHECKPOINT_KIND = "backbone"
 
@@ -69,7 +69,7 @@ def pretrain(config: BackboneConfig, data: Path, out: Path, options: PretrainOpt
             )
             if in_memory is not None:  # every core computes; nothing left to decode in workers
                 return _pretrain(config, Path(data), Path(out), replace(options, workers=0), dist, in_memory)
-        with decoding_share(dist.device, options.workers) as workers:
+        with decoding_share(dist.device, options.workers) as workers, worker_faults():
             return _pretrain(config, Path(data), Path(out), replace(options, workers=workers), dist)
     finally:
         shutdown()
@@ -108,7 +108,7 @@ def _pretrain(config, data, out, options, dist, in_memory=None) -> dict:
     def batches(epoch: int, skip: int):
         dataset.epoch = epoch
         plan = epoch_batches(len(videos), per_rank, options.seed, epoch, dist.rank, dist.world_size)[skip:]
-        loader = DataLoader(dataset, batch_sampler=plan, num_workers=options.workers, collate_fn=collate_clips)
+        loader = worker_loader(dataset, options.workers, batch_sampler=plan, collate_fn=collate_clips)
         for batch in loader:
             if options.strict and batch["skipped"]:
                 raise HiermovieError(f"{batch['skipped'][0]} (--strict)")

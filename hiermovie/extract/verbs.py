@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from hiermovie.checkpoint import load_checkpoint
 from hiermovie.datasets.vidsitu import EVENTS, VidSituClip, load_vidsitu
@@ -27,6 +27,7 @@ from hiermovie.training import fit
 from hiermovie.verb_metrics import verb_metrics
 from hiermovie.video.decode import read_selected
 from hiermovie.video.windows import event_clips_frame_indices, vidsitu_windows
+from hiermovie.workers import worker_faults, worker_loader
 
 CHECKPOINT_KIND = "verb-finetune"
 
@@ -113,9 +114,9 @@ def event_outputs(
     Shape: (len(clips) * 5, output) float32 on the CPU, events of a clip consecutive.
     """
     module.eval()
-    loader = DataLoader(EventClips(clips, config), batch_size=4, num_workers=workers)
+    loader = worker_loader(EventClips(clips, config), workers, batch_size=4)
     outputs = []
-    with decoding_share(device, workers):  # on CPU, torch threads beside the decoders
+    with decoding_share(device, workers), worker_faults():  # on CPU, torch threads beside the decoders
         for batch in progress_bar(loader, desc="events", unit="batch", enabled=progress):
             with autocast(device):
                 outputs.append(module(_inputs(batch, device)).float().cpu())  # (B * 5, output)
@@ -179,7 +180,7 @@ def finetune_verbs(
             shuffled = np.random.default_rng([options.seed, epoch]).permutation(order)
             mine = shuffled[dist.rank :: dist.world_size][: steps_per_epoch * per_rank]
             plan = [mine[k * per_rank : (k + 1) * per_rank].tolist() for k in range(steps_per_epoch)][skip:]
-            yield from DataLoader(dataset, batch_sampler=plan, num_workers=options.workers)
+            yield from worker_loader(dataset, options.workers, batch_sampler=plan)
 
         def step(net, batch, index):
             labels = _event_labels(train.clips, batch["index"], index_of).to(dist.device)
@@ -191,7 +192,7 @@ def finetune_verbs(
             logits = event_outputs(model, valid.clips, backbone_config, dist.device, options.workers)  # (N * 5, V)
             return score(top5_verbs(logits, vocab), valid.clips)
 
-        with decoding_share(dist.device, options.workers):  # on CPU, torch threads beside the decoders
+        with decoding_share(dist.device, options.workers), worker_faults():  # on CPU, torch beside the decoders
             record = fit(
                 model=model,
                 optimizer=optimizer,

@@ -288,6 +288,126 @@ def test_an_unwritable_output_path_is_one_line(command, tiny_cache, tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
+# ---------------------------------------------------------------- DataLoader workers: killed, out of shared memory
+
+# `python -c FULL_SHM AFTER ARGS` runs `hiermovie ARGS` where /dev/shm is full for the DataLoader workers
+# once each has put AFTER tensors there: torch's sharing then fails as it does on a full /dev/shm
+FULL_SHM = """
+import os, runpy, sys, torch
+from torch.utils.data import get_worker_info
+after, put = int(sys.argv.pop(1)), [0]
+
+def full(allocate):
+    def patched(*args, **kwargs):
+        storage = args[0]
+        if get_worker_info() is not None and not (isinstance(storage, torch.UntypedStorage) and storage.is_shared()):
+            put[0] += 1
+            if put[0] > after:
+                file = f"</torch_{os.getpid()}_0_{put[0]}>"  # torch's words on a full /dev/shm
+                raise RuntimeError(f"unable to allocate shared memory(shm) for file {file}: No space left on device")
+        return allocate(*args, **kwargs)
+    return patched
+
+storages = torch.UntypedStorage
+for name in ("_share_fd_cpu_", "_share_filename_cpu_"):
+    setattr(storages, name, full(getattr(storages, name)))
+for name in ("_new_using_fd_cpu", "_new_using_filename_cpu"):
+    setattr(storages, name, staticmethod(full(getattr(storages, name))))  # classmethods, bound to the class
+sys.argv[0] = "hiermovie"
+runpy.run_module("hiermovie", run_name="__main__", alter_sys=True)
+"""
+
+
+def with_full_shm(after: int, *args: str) -> subprocess.CompletedProcess:
+    """`hiermovie ARGS` with /dev/shm full for its DataLoader workers after each has shared `after` tensors;
+    a run that hangs fails the test after a minute."""
+    command = [sys.executable, "-c", FULL_SHM, str(after), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def worker_stages(tiny_benchmark: Path, tiny_backbone: Path, out: Path) -> dict[str, list[str]]:
+    """The commands whose videos are decoded in DataLoader workers (2 each), on the tiny benchmark."""
+    vidsitu, tiny = ["--vidsitu", str(tiny_benchmark / "vidsitu")], ["--profile", "tiny", "--device", "cpu"]
+    return {
+        "extract": ["extract", "--backbone", str(tiny_backbone), "--data", str(tiny_benchmark), "--out", str(out)]
+        + [*tiny, "--stride", "1", "--videos-per-shard", "2", "--workers", "2"],
+        "backbone pretrain": ["backbone", "pretrain", "--data", str(tiny_benchmark / "kinetics" / "train")]
+        + ["--out", str(out), *tiny, "--batch-size", "4", "--epochs", "3", "--checkpoint-every", "1", "--workers", "2"],
+        "backbone finetune-verbs": ["backbone", "finetune-verbs", *vidsitu, "--out", str(out), *tiny]
+        + ["--backbone", str(tiny_backbone), "--max-steps", "2", "--workers", "2"],
+        "backbone probe": ["backbone", "probe", *vidsitu, "--backbone", str(tiny_backbone), *tiny, "--workers", "2"],
+    }
+
+
+@pytest.mark.parametrize("stage", ["extract", "backbone pretrain", "backbone finetune-verbs", "backbone probe"])
+def test_a_full_dev_shm_ends_a_stage_with_one_line(stage, tiny_benchmark, tiny_backbone, tmp_path):
+    args = worker_stages(tiny_benchmark, tiny_backbone, tmp_path / "out")[stage]
+    assert_user_error(with_full_shm(0, *args), "shared memory", "/dev/shm", "--workers 0")
+
+
+def test_extraction_out_of_shared_memory_keeps_its_finished_shards(tiny_benchmark, tiny_backbone, tiny_cache, tmp_path):
+    out = tmp_path / "cache"
+    args = worker_stages(tiny_benchmark, tiny_backbone, out)["extract"]
+    assert_user_error(with_full_shm(3, *args), "shared memory", "--workers 0")  # 3 videos per worker pass
+    finished = sorted((out / "shards").glob("*.json"))
+    assert len(finished) >= 2 and not (out / "manifest.json").exists() and not leftovers(out)
+    rerun = hiermovie(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert same_tokens(out, tiny_cache)
+
+
+def test_extraction_with_a_real_full_dev_shm_ends_with_one_line(tiny_benchmark, tiny_backbone, tmp_path):
+    """The same on a real 256 KiB /dev/shm, mounted in a private mount namespace (needs root)."""
+    probe = subprocess.run(["unshare", "-m", "mount", "-t", "tmpfs", "tmpfs", "/dev/shm"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot mount a small /dev/shm here (needs unshare and root)")
+    args = worker_stages(tiny_benchmark, tiny_backbone, tmp_path / "cache")["extract"]
+    command = subprocess.list2cmdline([sys.executable, "-m", "hiermovie", *args])
+    mounted = f"mount -t tmpfs -o size=256k tmpfs /dev/shm && exec {command}"
+    result = subprocess.run(["unshare", "-m", "sh", "-c", mounted], capture_output=True, text=True, timeout=60)
+    assert_user_error(result, "shared memory", "/dev/shm", "--workers 0")
+
+
+def test_a_killed_decoding_worker_ends_extraction_with_one_line_keeping_finished_shards(
+    tiny_benchmark, tiny_backbone, tiny_cache, tmp_path, kill_when
+):
+    out = tmp_path / "cache"
+    args = worker_stages(tiny_benchmark, tiny_backbone, out)["extract"]
+    at_kill: list[Path] = []
+
+    def two_shards_finished() -> bool:
+        at_kill[:] = sorted((out / "shards").glob("*.json"))
+        return len(at_kill) >= 2
+
+    killed = kill_when([sys.executable, "-m", "hiermovie", *args], two_shards_finished, worker=True)
+    assert killed.mid_run, killed.stderr
+    assert_user_error(killed, "DataLoader worker", "out of memory", "--workers")
+    assert set(at_kill) <= set((out / "shards").glob("*.json"))
+    assert not (out / "manifest.json").exists() and not leftovers(out)
+    rerun = hiermovie(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert same_tokens(out, tiny_cache)
+
+
+@pytest.mark.slow
+def test_a_killed_decoding_worker_ends_pretraining_with_one_line_keeping_the_checkpoint(
+    tiny_benchmark, tiny_backbone, tmp_path, kill_when
+):
+    run = tmp_path / "run"
+    args = worker_stages(tiny_benchmark, tiny_backbone, run)["backbone pretrain"]
+    killed = kill_when(
+        [sys.executable, "-m", "hiermovie", *args], lambda: len(read_log(run / "log.jsonl")) >= 3, worker=True
+    )
+    assert killed.mid_run, killed.stderr
+    assert_user_error(killed, "DataLoader worker", "out of memory", "--workers")
+    # step 3's log line is written before its checkpoint
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] >= 2
+    assert not (run / "summary.json").exists() and not leftovers(run)
+    rerun = hiermovie(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads((run / "summary.json").read_text())["step"] == 9
+
+
 # ---------------------------------------------------------------- kill and resume (slow)
 
 
@@ -311,8 +431,9 @@ def test_extraction_killed_at_a_random_point_resumes_to_the_same_cache(
         "2",
     ]
     shards_before_kill = np.random.default_rng(seed).integers(1, 10)
-    kill_when(command, lambda: len(list((out / "shards").glob("*.json"))) >= shards_before_kill)
-    assert not (out / "manifest.json").exists(), "the run finished before it could be killed"
+    killed = kill_when(command, lambda: len(list((out / "shards").glob("*.json"))) >= shards_before_kill)
+    assert killed.mid_run, killed.stderr
+    assert not (out / "manifest.json").exists()
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     assert same_tokens(out, tiny_cache) and not leftovers(out)
 
@@ -325,8 +446,9 @@ def test_txe_pretraining_killed_mid_run_resumes_to_the_same_losses(
         args = ["txe", "pretrain", "--cache", str(tiny_cache), "--out", str(run), "--profile", "tiny"]
         return [sys.executable, "-m", "hiermovie", *args, "--epochs", "6", "--batch-size", "8", "--device", "cpu"]
 
-    kill_when(command(tmp_path / "killed"), lambda: len(read_log(tmp_path / "killed" / "log.jsonl")) >= 5)
-    assert not (tmp_path / "killed" / "summary.json").exists(), "the run finished before it could be killed"
+    killed = kill_when(command(tmp_path / "killed"), lambda: len(read_log(tmp_path / "killed" / "log.jsonl")) >= 5)
+    assert killed.mid_run, killed.stderr
+    assert not (tmp_path / "killed" / "summary.json").exists()
     for run in ("killed", "straight"):
         subprocess.run(command(tmp_path / run), check=True, capture_output=True, timeout=600)
     losses = {

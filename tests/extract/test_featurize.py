@@ -127,8 +127,11 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tiny_benchmark, backbone
     def command(out):  # one video per shard: many shard boundaries to die between
         return [sys.executable, "-m", "hiermovie", *cli_extract(tiny_benchmark, backbone_checkpoint, out, 1)]
 
-    kill_when(command(tmp_path / "killed"), lambda: len(list((tmp_path / "killed" / "shards").glob("*.json"))) >= 3)
-    assert not (tmp_path / "killed" / "manifest.json").exists(), "the run finished before it could be killed"
+    killed = kill_when(
+        command(tmp_path / "killed"), lambda: len(list((tmp_path / "killed" / "shards").glob("*.json"))) >= 3
+    )
+    assert killed.mid_run, killed.stderr
+    assert not (tmp_path / "killed" / "manifest.json").exists()
     for out in (tmp_path / "killed", tmp_path / "straight"):
         subprocess.run(command(out), check=True, capture_output=True)
     assert_same_cache(tmp_path / "killed", tmp_path / "straight")

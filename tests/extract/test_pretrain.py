@@ -263,8 +263,9 @@ def test_sigkill_mid_run_then_rerun_continues_to_the_same_losses(tiny_benchmark,
             *cli_pretrain(tiny_benchmark, out, "--epochs", "3", "--checkpoint-every", "1"),
         ]
 
-    kill_when(command(tmp_path / "killed"), lambda: len(read_log(tmp_path / "killed" / "log.jsonl")) >= 4)
-    assert len(read_log(tmp_path / "killed" / "log.jsonl")) < 9, "the run finished before it could be killed"
+    killed = kill_when(command(tmp_path / "killed"), lambda: len(read_log(tmp_path / "killed" / "log.jsonl")) >= 4)
+    assert killed.mid_run, killed.stderr
+    assert len(read_log(tmp_path / "killed" / "log.jsonl")) < 9
     for out in (tmp_path / "killed", tmp_path / "straight"):
         subprocess.run(command(out), check=True, capture_output=True)
     assert losses(tmp_path / "killed") == losses(tmp_path / "straight") and len(losses(tmp_path / "straight")) == 9
