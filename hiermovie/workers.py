@@ -28,7 +28,7 @@ from torch.utils.data._utils import signal_handling
 
 from hiermovie.errors import HiermovieError
 
-STALL_S = 600  # a worker silent this long is stuck: far beyond one video's decode (README "Reliability")
+STALL_S = 600  # a worker silent this long is stuck: far beyond one video's decode (docs/reliability.md)
 FEWER_WORKERS = "rerun with fewer --workers (--workers 0: decode in the main process)"
 SHARED_MEMORY = (
     "the DataLoader workers ran out of shared memory: /dev/shm is full or too small; "
