@@ -38,3 +38,25 @@ def write_verb_cache(benchmark: Path, root: Path, noise: float, seed: int = 0) -
 def verb_cache(tiny_benchmark, tmp_path_factory) -> Path:
     """Features that carry each event's verb (noise 0.1)."""
     return write_verb_cache(tiny_benchmark, tmp_path_factory.mktemp("tasks") / "cache", noise=0.1)
+
+
+def random_instances(rng: np.random.Generator, m: int, dim: int) -> dict[str, np.ndarray]:
+    """One span's m instances: random dim-d features, two tracks, one shot, seconds 0..5."""
+    return {
+        "features": rng.normal(size=(m, dim)).astype(np.float32),
+        "box": np.full((m, 4), 0.5, np.float32),
+        "sec": np.arange(m) % 6,
+        "shot": np.zeros(m, int),
+        "track": np.arange(m) % 2,
+    }
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: intra-op threads only add overhead (a lot of it on a busy machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

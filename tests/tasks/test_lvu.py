@@ -39,6 +39,8 @@ from hiermovie.tasks.lvu_tasks import (
 )
 from hiermovie.tasks.object_transformer import collate_instances, collate_scene
 
+from .conftest import random_instances
+
 DIM = 16
 ATTRS = {"backbone_config": {"method": "cvrl"}, "checkpoint_sha256": "ef" * 32, "window": {"stride_sec": 1.0}}
 CONFIG = replace(
@@ -160,17 +162,6 @@ def test_rank_rows_gives_table5s_top1_count_and_mean_rank():
 # ---------------------------------------------------------------- OT++ and the runs
 
 
-def random_instances(rng: np.random.Generator, m: int) -> dict[str, np.ndarray]:
-    """One span's m instances: random features, two tracks, one shot, seconds 0..5."""
-    return {
-        "features": rng.normal(size=(m, DIM)).astype(np.float32),
-        "box": np.full((m, 4), 0.5, np.float32),
-        "sec": np.arange(m) % 6,
-        "shot": np.zeros(m, int),
-        "track": np.arange(m) % 2,
-    }
-
-
 def random_scene(rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
     """One span's k scene tokens (12-d), one a second from 0."""
     return {"features": rng.normal(size=(k, 12)).astype(np.float32), "sec": np.arange(k)}
@@ -184,7 +175,9 @@ def test_every_row_gives_one_output_per_span(row, task):
     model = create_lvu_model(task, row, config, instance_dim=DIM, scene_dim=12).eval()
     rng = np.random.default_rng(0)
     instances = (
-        collate_instances([random_instances(rng, m) for m in (3, 0, 5)], 8) if row in ("instance", "ot_pp") else None
+        collate_instances([random_instances(rng, m, DIM) for m in (3, 0, 5)], 8)
+        if row in ("instance", "ot_pp")
+        else None
     )
     scene = collate_scene([random_scene(rng, k) for k in (6, 1, 4)]) if row != "instance" else None
     outputs = model(instances, scene)
@@ -198,7 +191,7 @@ def test_evaluation_batches_by_sequence_length_and_returns_outputs_in_span_order
     model = create_lvu_model("genre", "ot_pp", config, instance_dim=DIM, scene_dim=12)
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 9, 150)  # 150 spans: two batches, each with its own padding
-    instances = [random_instances(rng, m) for m in counts]
+    instances = [random_instances(rng, m, DIM) for m in counts]
     scene = [random_scene(rng, 6) for _ in counts]
     spans = Spans(np.zeros(150, np.int64), np.zeros(150), {"context": scene}, instances)
     batches = evaluation_inputs("ot_pp", spans, config, "cpu")

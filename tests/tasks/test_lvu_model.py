@@ -19,17 +19,13 @@ from hiermovie.tasks.object_transformer import (
     create_object_transformer,
 )
 
+from .conftest import random_instances
+
 DIM, SCENE = 16, 12
 CONFIG = replace(TASK_PROFILES["tiny"], lvu_span_sec=6, ot_dim=16, ot_layers=1, ot_heads=2, ot_ffn=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead (a lot of it on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(row: str, pretrained: dict | None = None):
@@ -39,16 +35,6 @@ def _model(row: str, pretrained: dict | None = None):
 
 def _scene(rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
     return {"features": rng.normal(size=(k, SCENE)).astype(np.float32), "sec": np.arange(k)}
-
-
-def _instances(rng: np.random.Generator, m: int) -> dict[str, np.ndarray]:
-    return {
-        "features": rng.normal(size=(m, DIM)).astype(np.float32),
-        "box": np.full((m, 4), 0.5, np.float32),
-        "sec": np.arange(m) % 6,
-        "shot": np.zeros(m, int),
-        "track": np.arange(m) % 2,
-    }
 
 
 @pytest.mark.parametrize("row", ["scene_sup", "scene_ours"])
@@ -85,7 +71,7 @@ def test_ot_pp_is_one_transformer_over_instances_and_scene_tokens_with_a_type_em
         "type_embedding.weight",
     }
     rng = np.random.default_rng(0)
-    instances = collate_instances([_instances(rng, 4), _instances(rng, 2)], 8)  # (2, 4)
+    instances = collate_instances([random_instances(rng, 4, DIM), random_instances(rng, 2, DIM)], 8)  # (2, 4)
     scene = collate_scene([_scene(rng, 6), _scene(rng, 3)])  # (2, 6)
     valid = torch.cat([instances.valid, scene.valid], dim=1)  # (2, 10)
     with torch.no_grad():

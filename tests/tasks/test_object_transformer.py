@@ -30,13 +30,7 @@ from hiermovie.tasks.object_transformer import (
 DIM, HIDDEN = 12, 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead (a lot of it on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tiny(dropout: float = 0.0) -> ObjectTransformer:
