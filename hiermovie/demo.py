@@ -107,8 +107,9 @@ def _claims_report(out: Path) -> str:
     claims = evaluate_claims(Results(out, DEMO_SOURCES, grid))
     intro = (
         f"The claims table of `make claims`, from this demo's runs ({DEMO_TASK_RUNS} seeds, one {DEMO_BACKBONE} "
-        "backbone, the TxE above standing in for every MaskPred row): too few seeds and clips to tell most "
-        "differences from noise. **`make claims` is the measurement** (docs/claims.md)."
+        "backbone): the claims about other backbones, or comparing two, are not measured here; the rest rest on "
+        "too few seeds and clips to tell most differences from noise. **`make claims` is the measurement** "
+        "(docs/claims.md)."
     )
     return "\n## The paper's claims at demo size\n\n" + intro + "\n\n" + claims_markdown(claims)
 

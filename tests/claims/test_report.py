@@ -1,6 +1,13 @@
 import json
 
-from hiermovie.claims.report import CLAIMS_SOURCES, Results, claims_markdown, evaluate_claims, vidsitu_tables
+from hiermovie.claims.report import (
+    CLAIMS_SOURCES,
+    DEMO_SOURCES,
+    Results,
+    claims_markdown,
+    evaluate_claims,
+    vidsitu_tables,
+)
 
 
 def _table(root, name, metric, values_by_row):
@@ -49,3 +56,10 @@ def test_an_undefined_floor_shows_as_a_dash(tmp_path):
     floors = {"verb": {"acc1": 21.7, "acc5": 82.9, "rec5": float("nan")}}  # no verb qualifies for Rec@5
     text = vidsitu_tables(Results(tmp_path, CLAIMS_SOURCES), floors)
     assert "| floor: 5 most frequent train verbs | 21.70 | 82.90 | - | - |" in text
+
+
+def test_the_demo_stands_in_only_for_its_own_backbone_each_run_for_one_row():
+    # one supervised backbone: a run labelled CVRL would be the supervised one's, and "CVRL N vs Sup N"
+    # would compare a run with itself
+    assert len(set(DEMO_SOURCES.values())) == len(DEMO_SOURCES)
+    assert not [row for row in DEMO_SOURCES if any(name in row for name in ("CVRL", "MoDist", "random init"))]
