@@ -62,33 +62,27 @@ class VideoChoice:
 
 def select_videos(cache: EventCache, choice: VideoChoice) -> VideoSelection:
     """The cached videos `choice` names; every chosen video must be in the cache (an error names one missing)."""
-    data, vidsitu_split, lvu_split, videos_file = (
-        choice.data,
-        choice.vidsitu_split,
-        choice.lvu_split,
-        choice.videos_file,
-    )
-    if (vidsitu_split or lvu_split) and data is None:
+    if (choice.vidsitu_split or choice.lvu_split) and choice.data is None:
         raise HiermovieError("--vidsitu-split and --lvu-split need --data (the benchmark, VidSitu or LVU folder)")
     chosen: dict[str, None] = {}  # ordered set
     parts = []
-    if vidsitu_split:
-        root = vidsitu_root(data)
-        ids = [clip.clip_id for clip in load_vidsitu(root, vidsitu_split).clips]
+    if choice.vidsitu_split:
+        root = vidsitu_root(choice.data)
+        ids = [clip.clip_id for clip in load_vidsitu(root, choice.vidsitu_split).clips]
         chosen.update(dict.fromkeys(ids))
-        parts.append(f"VidSitu {vidsitu_split} ({len(ids)} clips)")
-        _require_cached(cache, ids, f"VidSitu {vidsitu_split} clips of {root}")
-    if lvu_split:
-        root = lvu_labels_root(data)
-        ids = sorted(lvu_youtube_ids(root, (lvu_split,)))
+        parts.append(f"VidSitu {choice.vidsitu_split} ({len(ids)} clips)")
+        _require_cached(cache, ids, f"VidSitu {choice.vidsitu_split} clips of {root}")
+    if choice.lvu_split:
+        root = lvu_labels_root(choice.data)
+        ids = sorted(lvu_youtube_ids(root, (choice.lvu_split,)))
         chosen.update(dict.fromkeys(ids))
-        parts.append(f"LVU {lvu_split} ({len(ids)} movies)")
-        _require_cached(cache, ids, f"LVU {lvu_split} movies of {root}")
-    if videos_file is not None:
-        ids = _read_video_list(Path(videos_file))
+        parts.append(f"LVU {choice.lvu_split} ({len(ids)} movies)")
+        _require_cached(cache, ids, f"LVU {choice.lvu_split} movies of {root}")
+    if choice.videos_file is not None:
+        ids = _read_video_list(Path(choice.videos_file))
         chosen.update(dict.fromkeys(ids))
-        parts.append(f"{videos_file} ({len(ids)} videos)")
-        _require_cached(cache, ids, str(videos_file))
+        parts.append(f"{choice.videos_file} ({len(ids)} videos)")
+        _require_cached(cache, ids, str(choice.videos_file))
     if not parts:
         return VideoSelection(tuple(cache.video_ids), f"every video of the cache ({len(cache.video_ids)})")
     return VideoSelection(tuple(chosen), " + ".join(parts))

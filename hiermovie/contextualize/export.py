@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from hiermovie.cache import EventCache
-from hiermovie.contextualize.model import load_txe
+from hiermovie.contextualize.model import eval_mode, load_txe
 from hiermovie.device import resolve_device
 from hiermovie.errors import HiermovieError, InputFileError
 
@@ -94,17 +94,13 @@ def contextual_embeddings(model: nn.Module, features: np.ndarray, seq_len: int, 
     n = min(seq_len, length)
     starts = np.clip(np.arange(length) - n // 2, 0, length - n)  # (L,) window of each token
     device = next(model.parameters(), torch.empty(0)).device
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for lo in range(0, length - n + 1, batch_size):
             first = np.arange(lo, min(lo + batch_size, length - n + 1))  # (b,) window starts in this batch
             x = torch.from_numpy(np.ascontiguousarray(features[first[:, None] + np.arange(n)], np.float32))  # (b, n, D)
             y = model(x.to(device), None).float().cpu().numpy()  # (b, n, H)
             tokens = np.flatnonzero((starts >= first[0]) & (starts <= first[-1]))  # tokens whose window is here
             out[tokens] = y[starts[tokens] - first[0], tokens - starts[tokens]]
-    finally:
-        model.train(was_training)
     return out
 
 

@@ -23,6 +23,8 @@ learned position embedding replaces VidSitu's sinusoidal one, which the paper fo
     L2 normalise                                          (B, N, H)   forward
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -88,6 +90,17 @@ class TxE(nn.Module):
 
     def extra_repr(self) -> str:
         return f"input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, seq_len={self.seq_len}"
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a block with `model` in eval mode (no dropout), then restore the mode it had."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def create_txe(config: TxEConfig) -> TxE:

@@ -32,7 +32,7 @@ from hiermovie.contextualize.masking import (
     token_discrepancy,
     uniform_span_masks,
 )
-from hiermovie.contextualize.model import TxE, create_txe
+from hiermovie.contextualize.model import TxE, create_txe, eval_mode
 from hiermovie.contextualize.queue import NegativeQueue
 from hiermovie.contextualize.retrieval import masked_event_retrieval
 from hiermovie.device import autocast
@@ -103,13 +103,9 @@ def discrepancy(txe: TxE, features: torch.Tensor) -> torch.Tensor:
     would draw independent dropout, and the choice of span would follow the noise, not the model (Table 2).
     """
     batch, n = features.shape[:2]
-    was_training = txe.training
-    txe.eval()
-    try:
+    with eval_mode(txe):
         single = txe(features.repeat_interleave(n, dim=0), single_token_masks(batch, n, device=features.device))
         return token_discrepancy(txe(features), single)  # (B*N, N, H) -> (B, N)
-    finally:
-        txe.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -242,18 +238,13 @@ def token_sample(txe: TxE, valid: TokenWindows, device: torch.device) -> tuple[t
     points = embedding_points(txe.input_proj.out_features)
     n = valid.features.shape[1]
     windows = np.unique(np.linspace(0, len(valid) - 1, -(-points // n)).round().astype(int))  # (W',)
-    was_training = txe.training
-    txe.eval()
-    outputs = txe(torch.from_numpy(valid.features[windows]).to(device))  # (W', N, H)
-    txe.train(was_training)
+    with eval_mode(txe):
+        outputs = txe(torch.from_numpy(valid.features[windows]).to(device))  # (W', N, H)
     videos = [valid.sources[v] for v in valid.video[windows].tolist() for _ in range(n)]  # one per token
     return outputs.flatten(0, 1)[:points], videos[:points]
 
 
 def evaluate(txe: TxE, valid: TokenWindows, targets, device: torch.device) -> dict[str, float]:
-    """Masked-event retrieval on the validation windows (R@1, R@5, median rank)."""
-    was_training = txe.training
-    txe.eval()
+    """Masked-event retrieval on the validation windows (R@1, R@5, median rank); eval mode, as retrieval runs."""
     metrics = masked_event_retrieval(txe, valid.features, target_projection=lambda x: targets(x.to(device)))
-    txe.train(was_training)
     return {k: metrics[k] for k in ("r1", "r5", "median_rank")}

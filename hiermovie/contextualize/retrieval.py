@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hiermovie.cache import EventCache
+from hiermovie.contextualize.model import eval_mode
 from hiermovie.errors import HiermovieError
 
 SCORE_BLOCK = 1 << 24  # scores held at once while ranking (64 MiB of float32)
@@ -87,10 +88,8 @@ def masked_event_retrieval(
         raise ValueError(f"position must be in [0, {length}), got {position}")
     project = model.project if target_projection is None else target_projection
     device = next(model.parameters(), torch.empty(0)).device
-    was_training = model.training
-    model.eval()
-    try:
-        queries, gallery = [], []
+    queries, gallery = [], []
+    with eval_mode(model):
         for lo in range(0, count, batch_size):
             x = torch.from_numpy(np.ascontiguousarray(windows[lo : lo + batch_size], np.float32)).to(
                 device
@@ -99,8 +98,6 @@ def masked_event_retrieval(
             mask[:, position] = True
             queries.append(model(x, mask)[:, position].float())  # (B, H)
             gallery.append(project(x[:, position : position + 1])[:, 0].float().to(device))  # (B, H)
-    finally:
-        model.train(was_training)
     queries = F.normalize(torch.cat(queries), dim=-1)  # (W, H)
     gallery = F.normalize(torch.cat(gallery), dim=-1)  # (W, H)
     return rank_summary(retrieval_ranks(queries, gallery).cpu().numpy())
