@@ -15,25 +15,32 @@ from hiermovie.tasks.lvu_runs import TASK_COLUMNS
 from hiermovie.tasks.runs import COLUMNS
 
 Seeds = dict[int, float]
-# where each logical row of the claims lives: name -> (task group folder under tasks/, task, table row)
+# where each logical row of the claims lives: name -> (task group folder under tasks/, task, table row). A
+# folder with "{seed}" is one per backbone seed: the row's value for a backbone seed is the mean over that
+# folder's head seeds, and claims on it pair backbone seeds
 CLAIMS_SOURCES = {
-    "verb: random init": ("verb_random_init", "verb", "features"),
-    "verb: Sup": ("verb_supervised", "verb", "features"),
-    "verb: CVRL": ("cvrl_vs", "verb", "features"),
-    "verb: MoDist": ("verb_modist", "verb", "features"),
-    "verb: CVRL+VS": ("verb_cvrl_vs", "verb", "features"),
-    "verb: oracle": ("oracle", "verb", "features"),
-    "srl: blind": ("cvrl_vs_srl", "srl", "blind"),
-    "srl: Sup": ("sup", "srl", "features"),
-    "srl: Sup N": ("sup", "srl", "scratch"),
-    "srl: CVRL N": ("cvrl_vs_srl", "srl", "scratch"),
-    "srl: CVRL MaskPred-VS": ("cvrl_vs_srl", "srl", "pretrained"),
-    "srl: CVRL MaskPred-LVU": ("cvrl_lvu_srl", "srl", "pretrained"),
+    "verb: random init": ("verb_random_init_seed{seed}", "verb", "features"),
+    "verb: Sup": ("verb_supervised_seed{seed}", "verb", "features"),
+    "verb: CVRL": ("verb_cvrl_seed{seed}", "verb", "features"),
+    "verb: MoDist": ("verb_modist_seed{seed}", "verb", "features"),
+    "verb: CVRL+VS": ("verb_cvrl_vs_seed{seed}", "verb", "features"),
+    "verb: oracle": ("oracle_verb", "verb", "features"),
+    "srl: blind": ("srl_cvrl_seed0", "srl", "blind"),
+    "srl: Sup": ("srl_supervised_seed0", "srl", "features"),
+    "srl: Sup N": ("srl_supervised_seed0", "srl", "scratch"),
+    "srl: CVRL N": ("srl_cvrl_seed0", "srl", "scratch"),
+    "srl: CVRL MaskPred-VS": ("srl_cvrl_seed0", "srl", "pretrained"),
+    "srl: CVRL MaskPred-LVU": ("srl_cvrl_lvu", "srl", "pretrained"),
+    "srl: Sup N, backbone seeds": ("srl_supervised_seed{seed}", "srl", "scratch"),
+    "srl: CVRL N, backbone seeds": ("srl_cvrl_seed{seed}", "srl", "scratch"),
     "srl: oracle N": ("oracle_srl", "srl", "scratch"),
-    "relation: CVRL": ("cvrl_vs", "relation", "features"),
-    "relation: CVRL N": ("cvrl_vs", "relation", "scratch"),
-    "relation: CVRL MaskPred": ("cvrl_vs", "relation", "pretrained"),
-    "relation: oracle N": ("oracle", "relation", "scratch"),
+    "relation: CVRL": ("relation_cvrl_seed0", "relation", "features"),
+    "relation: CVRL N": ("relation_cvrl_seed0", "relation", "scratch"),
+    "relation: CVRL MaskPred": ("relation_cvrl_seed0", "relation", "pretrained"),
+    "relation: Sup": ("relation_supervised_seed0", "relation", "features"),
+    "relation: Sup N": ("relation_supervised_seed0", "relation", "scratch"),
+    "relation: oracle": ("oracle_relation", "relation", "features"),
+    "relation: oracle N": ("oracle_relation", "relation", "scratch"),
     "lvu": ("lvu", "lvu", None),
     "lvu: oracle": ("lvu_oracle", "lvu", None),
 }
@@ -53,25 +60,50 @@ LVU_ROW_NAMES = {"instance": "OT (instance)", "scene_sup": "scene: backbone toke
 class Results:
     """Per-seed values of the recorded runs under a run folder: task tables and the Table 2 scores."""
 
-    def __init__(self, out: Path, sources: dict[str, tuple], grid_scores: dict | None = None):
-        """`grid_scores`: {Table 2 row label: {seed: {"r1": %, "cider": ...}}} (`stage2.score_grid`)."""
+    def __init__(
+        self,
+        out: Path,
+        sources: dict[str, tuple],
+        grid_scores: dict | None = None,
+        backbone_seeds: int = 1,
+        current: Callable[[str], bool] = lambda folder: True,
+    ):
+        """`grid_scores`: {Table 2 row label: {seed: {"r1": %, "cider": ...}}} (`stage2.score_grid`);
+        `current(folder)`: whether a task folder was made by the current code (a stale one reads as not run)."""
         self.out, self.sources, self.grid_scores = Path(out), sources, grid_scores or {}
+        self.backbone_seeds, self.current = backbone_seeds, current
 
-    def _table(self, name: str) -> dict | None:
+    def _table(self, name: str, seed: int = 0) -> dict | None:
         if name not in self.sources:
             return None
         folder, task, _ = self.sources[name]
+        folder = folder.format(seed=seed)
         path = self.out / "tasks" / folder / task / "table.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        return json.loads(path.read_text()) if path.is_file() and self.current(folder) else None
+
+    def over_backbone_seeds(self, name: str) -> bool:
+        """Whether row `name` is one run per backbone seed (its values are per backbone seed)."""
+        return "{seed}" in self.sources.get(name, ("",))[0]
 
     def vidsitu(self, name: str, metric: str) -> Seeds:
-        """{seed: value in %} of a VidSitu row (empty when it was not run)."""
-        table = self._table(name)
-        row = self.sources.get(name, (None, None, None))[2]
+        """{seed: value in %} of a VidSitu row (empty when it was not run); for a row over backbone seeds,
+        {backbone seed: mean over its head seeds}."""
+        if not self.over_backbone_seeds(name):
+            return dict(enumerate(self._row_values(name, metric, 0)))
+        means = {}
+        for seed in range(self.backbone_seeds):
+            values = self._row_values(name, metric, seed)
+            if values:
+                means[seed] = mean_se(values)[0]
+        return means
+
+    def _row_values(self, name: str, metric: str, seed: int) -> list[float]:
+        table = self._table(name, seed)
+        row = self.sources[name][2] if name in self.sources else None
         for entry in table["rows"] if table else ():
             if entry["row"] == row:
-                return dict(enumerate(entry["metrics"][metric]["values"]))
-        return {}
+                return entry["metrics"][metric]["values"]
+        return []
 
     def lvu(self, name: str, row: str, task: str, split: str = "test") -> Seeds:
         table = self._table(name)
@@ -172,7 +204,8 @@ VIDSITU_PAIRS = (
     ("1", "MaskPred > N (CVRL, CIDEr)", "61.18 vs 54.40", 1, "srl: CVRL MaskPred-LVU", "srl: CVRL N", "cider"),
     ("1", "MaskPred-LVU > MaskPred-VS (CIDEr)", "61.18 vs 60.34", 1)
     + ("srl: CVRL MaskPred-LVU", "srl: CVRL MaskPred-VS", "cider"),
-    ("1", "CVRL backbone > Sup backbone (TxE N, CIDEr)", "54.40 vs 51.36", 1, "srl: CVRL N", "srl: Sup N", "cider"),
+    ("1", "CVRL backbone > Sup backbone (TxE N, CIDEr)", "54.40 vs 51.36", 1)
+    + ("srl: CVRL N, backbone seeds", "srl: Sup N, backbone seeds", "cider"),
     ("3", "MaskPred TxE > backbone features (Mean-Acc)", "34.71 vs 33.89", 1)
     + ("relation: CVRL MaskPred", "relation: CVRL", "Macro_Top_1"),
 )
@@ -246,7 +279,7 @@ def vidsitu_tables(results: Results, floors: dict) -> str:
     """Tables 4, 1, 3 with their floor (trivial baseline) and ceiling (oracle event features) rows."""
     layouts = (
         (
-            "Table 4: verbs (VidSitu valid)",
+            "Table 4: verbs (VidSitu valid; mean ± s.e. over backbone seeds, each the mean of its head seeds)",
             "verb",
             (
                 ("floor: 5 most frequent train verbs", None),
@@ -268,6 +301,8 @@ def vidsitu_tables(results: Results, floors: dict) -> str:
                 ("Slow-D+TxE+TxD, CVRL, N", "srl: CVRL N"),
                 ("Slow-D+TxE+TxD, CVRL, MaskPred-VS", "srl: CVRL MaskPred-VS"),
                 ("Slow-D+TxE+TxD, CVRL, MaskPred-LVU", "srl: CVRL MaskPred-LVU"),
+                ("Slow-D+TxE+TxD, Sup, N: backbone seeds", "srl: Sup N, backbone seeds"),
+                ("Slow-D+TxE+TxD, CVRL, N: backbone seeds", "srl: CVRL N, backbone seeds"),
                 ("ceiling: oracle event features + TxE N + TxD", "srl: oracle N"),
             ),
         ),
@@ -279,6 +314,9 @@ def vidsitu_tables(results: Results, floors: dict) -> str:
                 ("Slow-D, CVRL", "relation: CVRL"),
                 ("Slow-D+TxE, CVRL, N", "relation: CVRL N"),
                 ("Slow-D+TxE, CVRL, MaskPred-VS", "relation: CVRL MaskPred"),
+                ("Slow-D, Sup (reads verbs)", "relation: Sup"),
+                ("Slow-D+TxE, Sup, N", "relation: Sup N"),
+                ("oracle event features", "relation: oracle"),
                 ("ceiling: oracle event features + TxE N", "relation: oracle N"),
             ),
         ),
@@ -301,7 +339,8 @@ def vidsitu_tables(results: Results, floors: dict) -> str:
             values = {key: results.vidsitu(name, key) for _, key in columns}
             if values[columns[0][1]]:
                 cells = [_cell(values[key]) for _, key in columns]
-                lines.append(f"| {label} | " + " | ".join(cells) + f" | {len(values[columns[0][1]])} |")
+                seeds = f"{len(values[columns[0][1]])}" + (" backbone" if results.over_backbone_seeds(name) else "")
+                lines.append(f"| {label} | " + " | ".join(cells) + f" | {seeds} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

@@ -1,6 +1,7 @@
-"""The claims run's stage 2, all from the caches of stage 1: MaskPred-VS on the VidSitu clips, the Table 2
-grid on the LVU movies (whose `mask {1, 2, 3}` seed-0 cell is MaskPred-LVU), every task row of Tables 4, 1,
-3 and 5 with its floor and ceiling, and each grid cell scored on one fixed validation set. Every run is
+"""The claims run's stage 2, all from the caches of stage 1, one function per table group: Table 4's verb
+rows per backbone and backbone seed; Table 1's SRL rows (CVRL N and Sup N over backbone seeds); Table 2's
+TxE grid on the LVU movies (whose `mask {1, 2, 3}` seed-0 cell is MaskPred-LVU), each cell scored on one
+fixed validation set; Table 3's relation rows; Table 5's LVU rows; each with its ceiling. Every run is
 recorded as it finishes and reused on a rerun (the resume of `run_tasks` and `ablate`)."""
 
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 import torch
 
 from hiermovie.cache import EventCache
-from hiermovie.claims.config import ClaimsConfig
+from hiermovie.claims.stage1 import BACKBONES, ClaimsRun, lvu_cache, oracle_cache, vidsitu_cache
 from hiermovie.contextualize.ablate import TABLE2, GridRow, ablate
 from hiermovie.contextualize.config import TXE_PROFILES
 from hiermovie.contextualize.data import VideoChoice
@@ -18,7 +19,7 @@ from hiermovie.contextualize.model import load_target_projection, load_txe
 from hiermovie.contextualize.pretrain import TxEOptions, pretrain_txe
 from hiermovie.contextualize.retrieval import masked_event_retrieval
 from hiermovie.datasets.lvu import LVU_TASKS, load_lvu_task, lvu_labels_root
-from hiermovie.datasets.vidsitu import load_vidsitu, vidsitu_root
+from hiermovie.datasets.vidsitu import load_vidsitu, source_video, vidsitu_root
 from hiermovie.results import slug
 from hiermovie.tasks.config import TASK_PROFILES
 from hiermovie.tasks.floors import lvu_floor, relation_floor, verb_floor
@@ -28,36 +29,38 @@ from hiermovie.tasks.vidsitu_data import load_event_features, without_lvu_overla
 TXE = TXE_PROFILES["tiny"]
 GRID = tuple(GridRow(label, overrides) for label, overrides in TABLE2 if overrides is not None)
 LVU_TXE_CELL = "mask {1, 2, 3}"  # the grid's reference row (stride 2 s, uniform, contrastive) is MaskPred-LVU
-# (folder, cache, TxE, tasks, rows): every group of table rows that shares a cache and a TxE checkpoint
-TASK_GROUPS = (
-    *(
-        (f"verb_{slug(b)}", b, None, ("verb",), ("features",))
-        for b in ("random init", "supervised", "modist", "cvrl+VS")
-    ),
-    ("sup", "supervised", None, ("srl",), ("features", "scratch")),
-    ("cvrl_vs", "cvrl", "vs", ("verb", "relation"), ("features", "scratch", "pretrained")),
-    ("cvrl_vs_srl", "cvrl", "vs", ("srl",), ("blind", "scratch", "pretrained")),
-    ("cvrl_lvu_srl", "cvrl", "lvu", ("srl",), ("pretrained",)),
-    ("oracle", "oracle", None, ("verb", "relation"), ("features", "scratch")),
-    ("oracle_srl", "oracle", None, ("srl",), ("scratch",)),
-    ("lvu", "lvu", "lvu", ("lvu",), ()),
-    ("lvu_oracle", "oracle", None, ("lvu",), ("scene_sup",)),
-)
 
 
-def pretrain_txes(out: Path, data: Path, caches: dict[str, Path], config: ClaimsConfig) -> dict[str, Path]:
-    """MaskPred-VS (VidSitu train clips of the CVRL cache) and the Table 2 grid (LVU train movies of the LVU
-    cache), as the paper pretrains on the train splits (sec. 4); {"vs", "lvu": checkpoint}."""
-    vs = out / "txe" / "vs"
-    if not (vs / "summary.json").is_file():
+def task_rows(
+    run: ClaimsRun, folder: str, cache: Path, txe: Path | None, tasks: tuple[str, ...], rows: tuple, runs: int
+) -> Path:
+    """The rows of `tasks` at `runs` seeds from `cache` (and TxE checkpoint `txe`) in OUT/tasks/<folder>."""
+    out = run.ledger.claim(run.out / "tasks" / folder, "tasks")
+    task_config = replace(TASK_PROFILES["tiny"], runs=runs, lvu_runs=run.config.lvu_runs)
+    options = TaskOptions(device=run.device, rows=rows, progress=run.progress)
+    return run_tasks(tasks, task_config, cache, run.data, out, txe, TXE, options)
+
+
+def txe_vs(run: ClaimsRun) -> Path:
+    """MaskPred-VS: TxE pretrained on the VidSitu train clips of the CVRL (seed 0) cache (paper sec. 4)."""
+    cache = vidsitu_cache(run, "cvrl", 0)
+    folder = run.ledger.claim(run.out / "txe" / "vs", "txe")
+    if not (folder / "summary.json").is_file():
         # the VidSitu cache holds each clip's 5 events as consecutive tokens: one window per clip, step 1
-        vs_config = replace(TXE, stride_sec=1.0, epochs=config.vs_txe_epochs, batch_size=config.txe_batch_size)
-        vs_options = TxEOptions(progress=False, videos=VideoChoice(data=data, vidsitu_split="train"))
-        pretrain_txe(vs_config, caches["cvrl"], vs, vs_options)
-    grid_config = replace(TXE, epochs=config.lvu_txe_epochs, batch_size=config.txe_batch_size)
-    grid_options = TxEOptions(progress=False, videos=VideoChoice(data=data, lvu_split="train"))
-    ablate(grid_config, caches["lvu"], list(GRID), config.grid_runs, out / "table2", grid_options)
-    return {"vs": vs / "checkpoint.pt", "lvu": grid_checkpoint(out, LVU_TXE_CELL, 0)}
+        config = replace(TXE, stride_sec=1.0, epochs=run.config.vs_txe_epochs, batch_size=run.config.txe_batch_size)
+        videos = VideoChoice(data=run.data, vidsitu_split="train")
+        pretrain_txe(config, cache, folder, TxEOptions(device=run.device, progress=False, videos=videos))
+    return folder / "checkpoint.pt"
+
+
+def grid_cells(run: ClaimsRun, rows: tuple[GridRow, ...], runs: int) -> Path:
+    """Table 2's cells `rows` x `runs` seeds, pretrained on the LVU train movies; OUT/table2."""
+    config = replace(TXE, epochs=run.config.lvu_txe_epochs, batch_size=run.config.txe_batch_size)
+    options = TxEOptions(device=run.device, progress=False, videos=VideoChoice(data=run.data, lvu_split="train"))
+    cache = lvu_cache(run)
+    out = run.ledger.claim(run.out / "table2", "txe")
+    ablate(config, cache, list(rows), runs, out, options)
+    return out
 
 
 def grid_checkpoint(out: Path, label: str, seed: int) -> Path:
@@ -65,40 +68,87 @@ def grid_checkpoint(out: Path, label: str, seed: int) -> Path:
     return out / "table2" / "cells" / f"{slug(label)}_seed{seed}" / "checkpoint.pt"
 
 
-def run_task_groups(out: Path, data: Path, caches: dict, txes: dict, config: ClaimsConfig, progress: bool) -> Path:
-    """Every TASK_GROUPS row at the config's seeds; OUT/tasks/<group>/<task>/table.json."""
-    for folder, cache, txe, tasks, rows in TASK_GROUPS:
-        runs = config.srl_runs if tasks == ("srl",) else config.vidsitu_runs
-        task_config = replace(TASK_PROFILES["tiny"], runs=runs, lvu_runs=config.lvu_runs)
-        txe_path = txes[txe] if txe else None
-        options = TaskOptions(rows=rows, progress=progress)
-        run_tasks(tasks, task_config, caches[cache], data, out / "tasks" / folder, txe_path, TXE, options)
-    return out / "tasks"
+def txe_lvu(run: ClaimsRun) -> Path:
+    """MaskPred-LVU: the grid's reference cell, seed 0 (pretrained alone when the grid has not run)."""
+    grid_cells(run, tuple(row for row in GRID if row.label == LVU_TXE_CELL), 1)
+    return grid_checkpoint(run.out, LVU_TXE_CELL, 0)
 
 
-def score_grid(out: Path, data: Path, caches: dict[str, Path], config: ClaimsConfig, progress: bool) -> dict:
+def table4(run: ClaimsRun) -> None:
+    """Verbs from every backbone at every backbone seed, and the oracle ceiling."""
+    config = run.config
+    for seed in range(config.backbone_seeds):
+        for name in BACKBONES:
+            folder, cache = f"verb_{slug(name)}_seed{seed}", vidsitu_cache(run, name, seed)
+            task_rows(run, folder, cache, None, ("verb",), ("features",), config.backbone_head_runs)
+    task_rows(run, "oracle_verb", oracle_cache(run), None, ("verb",), ("features",), config.vidsitu_runs)
+
+
+def table1(run: ClaimsRun) -> None:
+    """SRL: the backbone-seed-0 rows with MaskPred-VS / -LVU, the blind floor, the oracle ceiling; TxE N on
+    Sup and CVRL at every backbone seed (the backbone comparison)."""
+    runs = run.config.srl_runs
+    sup, cvrl = vidsitu_cache(run, "supervised", 0), vidsitu_cache(run, "cvrl", 0)
+    task_rows(run, "srl_supervised_seed0", sup, None, ("srl",), ("features", "scratch"), runs)
+    task_rows(run, "srl_cvrl_seed0", cvrl, txe_vs(run), ("srl",), ("blind", "scratch", "pretrained"), runs)
+    task_rows(run, "srl_cvrl_lvu", cvrl, txe_lvu(run), ("srl",), ("pretrained",), runs)
+    task_rows(run, "oracle_srl", oracle_cache(run), None, ("srl",), ("scratch",), runs)
+    for seed in range(1, run.config.backbone_seeds):
+        for name in ("supervised", "cvrl"):
+            cache = vidsitu_cache(run, name, seed)
+            task_rows(run, f"srl_{slug(name)}_seed{seed}", cache, None, ("srl",), ("scratch",), runs)
+
+
+def table2(run: ClaimsRun) -> None:
+    """Every grid cell at the grid seeds, then each scored on the fixed validation set."""
+    grid_cells(run, GRID, run.config.grid_runs)
+    score_grid(run)
+
+
+def table3(run: ClaimsRun) -> None:
+    """Relations from CVRL (with MaskPred-VS) and from the verb-reading Sup backbone, and the oracle ceiling."""
+    runs = run.config.vidsitu_runs
+    cvrl, sup = vidsitu_cache(run, "cvrl", 0), vidsitu_cache(run, "supervised", 0)
+    task_rows(run, "relation_cvrl_seed0", cvrl, txe_vs(run), ("relation",), ("features", "scratch", "pretrained"), runs)
+    task_rows(run, "relation_supervised_seed0", sup, None, ("relation",), ("features", "scratch"), runs)
+    task_rows(run, "oracle_relation", oracle_cache(run), None, ("relation",), ("features", "scratch"), runs)
+
+
+def table5(run: ClaimsRun) -> None:
+    """The four LVU rows (CVRL cache, MaskPred-LVU) and the scene pathway on the oracle (the ceiling)."""
+    task_rows(run, "lvu", lvu_cache(run), txe_lvu(run), ("lvu",), (), run.config.lvu_runs)
+    task_rows(run, "lvu_oracle", oracle_cache(run), None, ("lvu",), ("scene_sup",), run.config.lvu_runs)
+
+
+TABLE_RUNS = {"4": table4, "1": table1, "2": table2, "3": table3, "5": table5}
+
+
+def score_grid(run: ClaimsRun) -> dict:
     """Each Table 2 cell on one validation set for every row: masked-centre-event retrieval over the VidSitu
     valid clips' 5 event tokens (CVRL cache; the same windows whatever the row's stride), and the SRL CIDEr
-    of one fine-tuning run (seed 0) from the cell's TxE. {label: {seed: {"r1", "cider"}}}; OUT/table2/scores.json."""
-    path = out / "table2" / "scores.json"
+    of one fine-tuning run (seed 0) from the cell's TxE. {label: {seed: {"r1", "cider"}}};
+    OUT/grid_scores/scores.json."""
+    cvrl = vidsitu_cache(run, "cvrl", 0)
+    folder = run.ledger.claim(run.out / "grid_scores", "tasks")
+    path = folder / "scores.json"
     scores = json.loads(path.read_text()) if path.is_file() else {}
-    with EventCache(caches["cvrl"]) as cache:
-        valid = without_lvu_overlap(load_event_features(cache, data, "valid"), lvu_videos(None, data))
+    with EventCache(cvrl) as cache:
+        valid = without_lvu_overlap(load_event_features(cache, run.data, "valid"), lvu_videos(None, run.data))
     scored = [c for c, clip in enumerate(valid.clips) if clip.ann_idx not in valid.excluded]
     windows = valid.features[scored].numpy()  # (C', 5, D), the clips the task rows are scored on
     task_config = replace(TASK_PROFILES["tiny"], runs=1)
     for row in GRID:
-        for seed in range(config.grid_runs):
+        for seed in range(run.config.grid_runs):
             cell = scores.setdefault(row.label, {})
             if str(seed) in cell:
                 continue
-            checkpoint = grid_checkpoint(out, row.label, seed)
+            checkpoint = grid_checkpoint(run.out, row.label, seed)
             _, txe = load_txe(checkpoint)
             with torch.no_grad():  # ranked against the targets it was trained to hit (the EMA projection)
                 r1 = masked_event_retrieval(txe, windows, target_projection=load_target_projection(checkpoint))["r1"]
-            srl_out = out / "table2" / "srl" / f"{slug(row.label)}_seed{seed}"
-            options = TaskOptions(rows=("pretrained",), progress=progress)
-            run_tasks(("srl",), task_config, caches["cvrl"], data, srl_out, checkpoint, TXE, options)
+            srl_out = folder / "srl" / f"{slug(row.label)}_seed{seed}"
+            options = TaskOptions(device=run.device, rows=("pretrained",), progress=run.progress)
+            run_tasks(("srl",), task_config, cvrl, run.data, srl_out, checkpoint, TXE, options)
             table = json.loads((srl_out / "srl" / "table.json").read_text())
             cell[str(seed)] = {"r1": 100 * r1, "cider": table["rows"][0]["metrics"]["cider"]["values"][0]}
             path.write_text(json.dumps(scores, indent=1))
@@ -106,9 +156,11 @@ def score_grid(out: Path, data: Path, caches: dict[str, Path], config: ClaimsCon
 
 
 def floors(data: Path) -> dict:
-    """The trivial baseline of each task (majority / constant), scored like the learned rows (in %; MSE raw)."""
-    root = vidsitu_root(data)
-    train, valid = (load_vidsitu(root, split).clips for split in ("train", "valid"))
+    """The trivial baseline of each task (majority / constant), scored like the learned rows, on the same
+    clips (without the valid clips cut from LVU movies) (in %; MSE raw)."""
+    root, overlap = vidsitu_root(data), lvu_videos(None, data)
+    train = load_vidsitu(root, "train").clips
+    valid = [clip for clip in load_vidsitu(root, "valid").clips if source_video(clip.clip_id) not in overlap]
     labels = lvu_labels_root(data)
     lvu = {}
     for task in LVU_TASKS:

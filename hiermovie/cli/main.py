@@ -13,7 +13,7 @@ import typer
 
 from hiermovie import progress
 from hiermovie.cli import stage1, stage2
-from hiermovie.cli.common import run
+from hiermovie.cli.common import Device, DeviceOption, run
 
 app = typer.Typer(
     help="Hierarchical self-supervised movie understanding: extract event features once (stage 1), "
@@ -81,22 +81,42 @@ def demo(
 @app.command()
 def claims(
     out: Annotated[Path, typer.Option(help="Run folder: data, every stage, claims.md.")] = Path("runs/claims"),
+    tables: Annotated[
+        str, typer.Option(help="Table groups to run, e.g. 4 or 1,2 (each resumable alone; all: every group).")
+    ] = "all",
     size: Annotated[Size, typer.Option(help="Benchmark size (eval: the measuring size).")] = Size.eval,
     seed: Annotated[int, typer.Option(min=0, help="Benchmark seed.")] = 0,
-    vidsitu_runs: Annotated[int, typer.Option(min=2, help="Seeds per VidSitu verb / relation row.")] = 10,
+    backbone_seeds: Annotated[int, typer.Option(min=2, help="Backbone seeds where backbones are compared.")] = 3,
+    backbone_head_runs: Annotated[int, typer.Option(min=1, help="Verb-head seeds per backbone seed.")] = 3,
+    vidsitu_runs: Annotated[int, typer.Option(min=2, help="Seeds per VidSitu relation / ceiling row.")] = 10,
     srl_runs: Annotated[int, typer.Option(min=2, help="Seeds per SRL row.")] = 10,
     lvu_runs: Annotated[int, typer.Option(min=2, help="Seeds per LVU row.")] = 5,
     grid_runs: Annotated[int, typer.Option(min=2, help="TxE seeds per Table 2 row.")] = 3,
+    device: DeviceOption = Device.auto,
+    redo_stale: Annotated[
+        bool, typer.Option(help="Redo the steps made by other code (default: refuse to reuse or mix them).")
+    ] = False,
     jobs: Annotated[int, typer.Option(min=0, help="Rendering processes (0: one per CPU core).")] = 0,
 ) -> None:
     """Measure the paper's claims (Tables 1 to 5) with floors and ceilings; write claims.md (resumable)."""
-    from hiermovie.claims.config import ClaimsConfig
+    from hiermovie.claims.config import ClaimsConfig, parse_tables
     from hiermovie.claims.pipeline import run_claims
 
+    try:
+        groups = parse_tables(tables)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--tables") from None
     config = ClaimsConfig(
-        size=size.value, seed=seed, vidsitu_runs=vidsitu_runs, srl_runs=srl_runs, lvu_runs=lvu_runs, grid_runs=grid_runs
+        size=size.value,
+        seed=seed,
+        backbone_seeds=backbone_seeds,
+        backbone_head_runs=backbone_head_runs,
+        vidsitu_runs=vidsitu_runs,
+        srl_runs=srl_runs,
+        lvu_runs=lvu_runs,
+        grid_runs=grid_runs,
     )
-    report = run(run_claims, out, config, jobs or None)
+    report = run(run_claims, out, config, groups, device.value, redo_stale, jobs or None)
     typer.echo(f"claims: {report}")
 
 

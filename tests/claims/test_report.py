@@ -10,9 +10,9 @@ from hiermovie.claims.report import (
 )
 
 
-def _table(root, name, metric, values_by_row):
+def _table(root, name, metric, values_by_row, seed=0):
     folder, task, _ = CLAIMS_SOURCES[name]
-    path = root / "tasks" / folder / task / "table.json"
+    path = root / "tasks" / folder.format(seed=seed) / task / "table.json"
     table = json.loads(path.read_text()) if path.is_file() else {"rows": []}
     for row, values in values_by_row.items():
         table["rows"].append({"row": row, "metrics": {metric: {"values": values}}})
@@ -21,15 +21,22 @@ def _table(root, name, metric, values_by_row):
 
 
 def test_claims_read_the_recorded_seeds_and_apply_the_rule(tmp_path):
-    _table(tmp_path, "verb: MoDist", "acc1", {"features": [40.0, 42.0, 41.0]})
-    _table(tmp_path, "verb: CVRL", "acc1", {"features": [30.0, 31.0, 33.0], "scratch": [1.0, 1.0, 1.0]})
+    # Table 4 rows are one folder per backbone seed: the backbone seed's value is the mean of its head seeds
+    for seed, (modist, cvrl) in enumerate(
+        [([39.0, 41.0], [30.0, 30.0]), ([42.0, 42.0], [31.0, 31.0]), ([41.0], [33.0])]
+    ):
+        _table(tmp_path, "verb: MoDist", "acc1", {"features": modist}, seed)
+        _table(tmp_path, "verb: CVRL", "acc1", {"features": cvrl, "scratch": [1.0, 1.0]}, seed)
     _table(tmp_path, "srl: Sup", "cider", {"features": [50.0, 52.0, 51.0], "scratch": [50.5, 51.0, 52.0]})
     grid = {label: {0: {"r1": 10.0}, 1: {"r1": 12.0}} for label in ("mask {1, 2, 3}", "L2 loss")}
     grid["mask {1, 2, 3}"] = {0: {"r1": 20.0}, 1: {"r1": 30.0}}
-    claims = {c["claim"]: c for c in evaluate_claims(Results(tmp_path, CLAIMS_SOURCES, grid))}
+    results = Results(tmp_path, CLAIMS_SOURCES, grid, backbone_seeds=3)
+    assert results.vidsitu("verb: MoDist", "acc1") == {0: 40.0, 1: 42.0, 2: 41.0}
+    claims = {c["claim"]: c for c in evaluate_claims(results)}
 
-    modist = claims["MoDist > CVRL (verb Acc@1)"]  # differences 10, 11, 8: mean 9.67, s.e. 0.88
+    modist = claims["MoDist > CVRL (verb Acc@1)"]  # differences 10, 11, 8 over backbone seeds: 9.67 ± 0.88
     assert modist["verdict"] == "reproduced" and modist["wins"] == 3 and round(modist["difference"], 2) == 9.67
+    assert modist["seeds"] == 3  # backbone seeds, not the 5 head runs
     scratch = claims["Slow-D+TxE(N)+TxD ≈ Slow-D+TxD: TxE from scratch adds nothing (Sup, CIDEr)"]
     assert scratch["verdict"] == "reproduced"  # differences 0.5, -1, 1: 0.17 ± 0.6, within 5% of 51
     assert claims["contrastive > L2 (retrieval R@1)"]["verdict"] == "reproduced"  # 10, 18 over 2 seeds
@@ -39,10 +46,24 @@ def test_claims_read_the_recorded_seeds_and_apply_the_rule(tmp_path):
     assert "| 4 | MoDist > CVRL (verb Acc@1) | 42.96 vs 32.84 | MoDist 41.00 ± 0.58; CVRL 31.33 ± 0.88 |" in markdown
 
 
+def test_a_stale_task_folder_reads_as_not_run(tmp_path):
+    for seed in range(2):
+        _table(tmp_path, "verb: Sup", "acc1", {"features": [50.0, 52.0]}, seed)
+        _table(tmp_path, "verb: random init", "acc1", {"features": [30.0, 31.0]}, seed)
+    current = Results(tmp_path, CLAIMS_SOURCES, backbone_seeds=2)
+    assert current.vidsitu("verb: Sup", "acc1") == {0: 51.0, 1: 51.0}
+    stale = Results(
+        tmp_path, CLAIMS_SOURCES, backbone_seeds=2, current=lambda folder: folder != "verb_supervised_seed1"
+    )
+    assert stale.vidsitu("verb: Sup", "acc1") == {0: 51.0}
+    claims = {c["claim"]: c for c in evaluate_claims(stale)}
+    assert claims["Sup > none (verb Acc@1)"]["verdict"] == "not measured"  # one backbone seed left: no s.e.
+
+
 def test_tables_show_floor_and_ceiling_rows(tmp_path):
     _table(tmp_path, "verb: oracle", "acc1", {"features": [90.0, 92.0]})
     for key in ("acc5", "rec5"):
-        path = tmp_path / "tasks" / "oracle" / "verb" / "table.json"
+        path = tmp_path / "tasks" / "oracle_verb" / "verb" / "table.json"
         table = json.loads(path.read_text())
         table["rows"][0]["metrics"][key] = {"values": [99.0, 99.0]}
         path.write_text(json.dumps(table))

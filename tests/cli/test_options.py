@@ -58,9 +58,16 @@ def test_a_count_of_zero_is_refused_where_it_means_nothing(monkeypatch):
 def test_claims_seed_options_reach_their_own_fields_and_the_training_settings_keep_their_defaults(monkeypatch):
     calls = []
     monkeypatch.setattr(pipeline, "run_claims", lambda *args: calls.append(args) or "claims.md")
-    seeds = ["--vidsitu-runs", "10", "--srl-runs", "3", "--lvu-runs", "5", "--grid-runs", "2"]
-    result = CliRunner().invoke(app, ["claims", "--out", "out", "--size", "demo", "--seed", "1", *seeds])
+    seeds = ["--vidsitu-runs", "10", "--srl-runs", "3", "--lvu-runs", "5", "--grid-runs", "2", "--backbone-seeds", "4"]
+    options = ["--size", "demo", "--seed", "1", "--tables", "5,1", "--device", "cpu", "--redo-stale"]
+    result = CliRunner().invoke(app, ["claims", "--out", "out", *options, *seeds])
     assert result.exit_code == 0, result.output
-    ((_, config, _),) = calls
-    expected = ClaimsConfig(size="demo", seed=1, vidsitu_runs=10, srl_runs=3, lvu_runs=5, grid_runs=2)
+    ((_, config, tables, device, redo_stale, _),) = calls
+    expected = ClaimsConfig(size="demo", seed=1, vidsitu_runs=10, srl_runs=3, lvu_runs=5, grid_runs=2, backbone_seeds=4)
     assert config == expected and config.backbone_epochs == ClaimsConfig().backbone_epochs
+    assert (tables, device, redo_stale) == (("1", "5"), "cpu", True)  # run in TABLE_GROUPS order
+
+
+def test_claims_refuse_an_unknown_table_group_in_one_line():
+    result = CliRunner().invoke(app, ["claims", "--tables", "4,6"])
+    assert result.exit_code == 2 and "unknown table '6'; choose from 4, 1, 2, 3, 5" in result.output
