@@ -387,14 +387,73 @@ def grid_table(results: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
+# a ceiling is "well above" its floor when the gap is beyond 2 s.e. and at least this large: points of
+# accuracy, or a fraction of the floor (CIDEr, MSE); "leaves chance" asks only for the 2 s.e.
+WELL_ABOVE_POINTS, WELL_ABOVE_FRACTION = 10.0, 0.2
+
+
+def learnability_checks(results: Results, floors: dict) -> list[dict]:
+    """Whether each task's ceiling (oracle event features) is well above its floor on the benchmark, and
+    whether a verb-reading backbone leaves chance on relations: a learned row can only be told from the
+    floor where the benchmark carries what decides the label."""
+    srl_floor = mean_se(list(results.vidsitu("srl: blind", "cider").values()))[0]
+    checks = [  # (what, ceiling values, floor, minimum gap, lower is better)
+        ("verbs: oracle, Acc@1", results.vidsitu("verb: oracle", "acc1"), floors["verb"]["acc1"], WELL_ABOVE_POINTS),
+        ("semantic roles: oracle N, CIDEr (floor: blind TxD)", results.vidsitu("srl: oracle N", "cider"), srl_floor)
+        + (WELL_ABOVE_FRACTION * srl_floor,),
+        ("relations: oracle N, Mean-Acc", results.vidsitu("relation: oracle N", "Macro_Top_1"))
+        + (floors["relation"]["Macro_Top_1"], WELL_ABOVE_POINTS),
+        ("relations: Sup N (a verb-reading backbone leaves chance)", results.vidsitu("relation: Sup N", "Macro_Top_1"))
+        + (floors["relation"]["Macro_Top_1"], 0.0),
+    ]
+    checks = [(*check, False) for check in checks]
+    for task, kind in LVU_TASKS.items():
+        values = results.lvu("lvu: oracle", "scene_sup", task)
+        floor = floors["lvu"][task]
+        gap = WELL_ABOVE_FRACTION * floor if kind == 0 else WELL_ABOVE_POINTS
+        checks.append((f"LVU {TASK_COLUMNS[task]}: oracle scene pathway", values, floor, gap, kind == 0))
+    rows = []
+    for what, values, floor, minimum, lower in checks:
+        sign = -1 if lower else 1
+        compared = against_constant({s: sign * v for s, v in values.items()}, sign * floor)
+        gap, se = compared["difference"], compared["se"]
+        if compared["seeds"] < 2 or math.isnan(floor):
+            decided = NOT_MEASURED
+        elif gap > 2 * se and gap >= minimum:
+            decided = "well above" if minimum else "leaves chance"
+        else:
+            decided = "above, not well" if gap > 2 * se else "not above"
+        rows.append({"check": what, "ceiling": _cell(values), "floor": floor, "gap": gap, "se": se, "verdict": decided})
+    return rows
+
+
+def learnability_markdown(checks: list[dict]) -> str:
+    """The learnability checks as a table (gaps signed so that positive is better than the floor)."""
+    lines = [
+        "| check | ceiling (mean ± s.e.) | floor | gap ± s.e. | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for c in checks:
+        gap = "-" if c["verdict"] == NOT_MEASURED else f"{c['gap']:+.3g} ± {c['se']:.2g}"
+        lines.append(f"| {c['check']} | {c['ceiling']} | {c['floor']:.4g} | {gap} | {c['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_claims(out: Path, results: Results, floors: dict, header: str) -> Path:
-    """OUT/claims.md (header, claims table, task tables) and OUT/claims.json (claims and floors)."""
+    """OUT/claims.md (header, claims table, learnability checks, task tables) and OUT/claims.json."""
     claims = evaluate_claims(results)
+    checks = learnability_checks(results, floors)
     sections = [
         header,
         "## Claims",
         "",
         claims_markdown(claims),
+        "## Can the benchmark tell the rows apart? (each task's ceiling against its floor)",
+        "",
+        f"Well above: beyond 2 s.e. and by at least {WELL_ABOVE_POINTS:.0f} points of accuracy or "
+        f"{100 * WELL_ABOVE_FRACTION:.0f}% of the floor (CIDEr, MSE).",
+        "",
+        learnability_markdown(checks),
         "## Tables with floors and ceilings",
         "",
         vidsitu_tables(results, floors),
@@ -403,5 +462,6 @@ def write_claims(out: Path, results: Results, floors: dict, header: str) -> Path
     ]
     path = Path(out) / "claims.md"
     path.write_text("\n".join(sections))
-    (Path(out) / "claims.json").write_text(json.dumps({"claims": claims, "floors": floors}, indent=1))
+    record = {"claims": claims, "learnability": checks, "floors": floors}
+    (Path(out) / "claims.json").write_text(json.dumps(record, indent=1))
     return path

@@ -6,8 +6,10 @@ from hiermovie.claims.report import (
     Results,
     claims_markdown,
     evaluate_claims,
+    learnability_checks,
     vidsitu_tables,
 )
+from hiermovie.datasets.lvu import LVU_TASKS
 
 
 def _table(root, name, metric, values_by_row, seed=0):
@@ -84,3 +86,30 @@ def test_the_demo_stands_in_only_for_its_own_backbone_each_run_for_one_row():
     # would compare a run with itself
     assert len(set(DEMO_SOURCES.values())) == len(DEMO_SOURCES)
     assert not [row for row in DEMO_SOURCES if any(name in row for name in ("CVRL", "MoDist", "random init"))]
+
+
+def _lvu_table(root, folder, row, values_by_task):
+    path = root / "tasks" / folder / "lvu" / "table.json"
+    tasks = {task: {"values": values} for task, values in values_by_task.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"splits": {"test": {row: {"tasks": tasks}}}}))
+
+
+def test_learnability_checks_tell_a_ceiling_well_above_its_floor_from_one_barely_above_it(tmp_path):
+    _table(tmp_path, "verb: oracle", "acc1", {"features": [57.0, 58.0, 59.0]})
+    _table(tmp_path, "relation: Sup N", "Macro_Top_1", {"scratch": [25.5, 24.0, 26.0]})
+    lvu = {task: [50.0, 52.0] for task in LVU_TASKS}
+    lvu |= {"relationship": [31.0, 32.0], "like_ratio": [0.15, 0.16], "view_count": [2.1, 2.3]}
+    _lvu_table(tmp_path, "lvu_oracle", "scene_sup", lvu)
+    floors = {
+        "verb": {"acc1": 21.7},
+        "relation": {"Macro_Top_1": 25.0},
+        "lvu": {task: 20.0 for task in LVU_TASKS} | {"relationship": 29.0, "like_ratio": 0.215, "view_count": 2.16},
+    }
+    checks = {c["check"]: c for c in learnability_checks(Results(tmp_path, CLAIMS_SOURCES), floors)}
+    assert checks["verbs: oracle, Acc@1"]["verdict"] == "well above"  # +36.3 ± 0.6
+    assert checks["relations: Sup N (a verb-reading backbone leaves chance)"]["verdict"] == "not above"
+    assert checks["LVU Relation: oracle scene pathway"]["verdict"] == "above, not well"  # +2.5 ± 0.5 < 10
+    assert checks["LVU Like: oracle scene pathway"]["verdict"] == "well above"  # MSE 0.155 vs 0.215: -28%
+    assert checks["LVU Views: oracle scene pathway"]["verdict"] == "not above"  # MSE 2.2 vs 2.16: worse
+    assert checks["semantic roles: oracle N, CIDEr (floor: blind TxD)"]["verdict"] == "not measured"

@@ -65,9 +65,9 @@ def test_claims_seed_options_reach_their_own_fields_and_the_training_settings_ke
     ((_, config, tables, device, redo_stale, _),) = calls
     expected = ClaimsConfig(size="demo", seed=1, vidsitu_runs=10, srl_runs=3, lvu_runs=5, grid_runs=2, backbone_seeds=4)
     assert config == expected and config.backbone_epochs == ClaimsConfig().backbone_epochs
-    assert (tables, device, redo_stale) == (("1", "5"), "cpu", True)  # run in TABLE_GROUPS order
+    assert (tables, device, redo_stale) == (("5", "1"), "cpu", True)  # run in TABLE_GROUPS order
 
 
 def test_claims_refuse_an_unknown_table_group_in_one_line():
     result = CliRunner().invoke(app, ["claims", "--tables", "4,6"])
-    assert result.exit_code == 2 and "unknown table '6'; choose from 4, 1, 2, 3, 5" in result.output
+    assert result.exit_code == 2 and "unknown table '6'; choose from 3, 5, 1, 2, 4" in result.output
