@@ -24,7 +24,7 @@ from hiermovie.progress import progress_bar
 from hiermovie.video.decode import write_video
 
 MANIFEST = "synth.json"  # written last: its presence marks a complete benchmark
-GENERATOR_VERSION = 5  # bump when the same config would generate different files
+GENERATOR_VERSION = 6  # bump when the same config would generate different files
 
 
 @dataclass(frozen=True)
