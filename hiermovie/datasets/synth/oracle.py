@@ -7,7 +7,8 @@ one-hot codes of what happens at its centre frame: the verb, who does it (agent 
 and their cast slots: LVU's leads are slots 0 and 1), the manner, the shot's location and camera move, the
 film look (decade) and how the event is made hard to see. Nothing in it has to be seen to be known, so a
 head trained on it shows what the benchmark lets a perfect event encoder reach. Written with the cache's
-own writer, in its format: every stage-2 command reads it like a backbone's cache.
+own writer, in its format: every stage-2 command reads it like a backbone's cache. A part cache keeps only
+some of the blocks (`ORACLE_PARTS`), to ask which of them a task's labels can be read from.
 """
 
 import json
@@ -124,8 +125,9 @@ def benchmark_stories(data: Path) -> tuple[SynthConfig, dict[str, tuple[Story, b
 def write_oracle_cache(data: Path, out: Path, stride_sec: float = 1.0, parts: tuple[str, ...] | None = None) -> dict:
     """Write the oracle cache of the benchmark in `data` to `out` (movies at `stride_sec`); its manifest.
 
-    `parts`: the BLOCKS to keep (None: all). The others are left out rather than zeroed, so the token is only
-    what it carries and the attrs' `blocks` decode it as they decode the full one. Written into a temporary
+    `parts`: the BLOCKS to keep (None: all). The others are left out rather than zeroed: a zero column is a
+    constant input a head gains nothing from, and left out the attrs' `blocks` decode the token as they do
+    the full one. Written into a temporary
     sibling and renamed when complete; an existing complete cache of the same blocks is reused.
     """
     out = Path(out)
