@@ -7,7 +7,15 @@ import pytest
 
 from hiermovie.cache import EventCache
 from hiermovie.datasets.lvu import load_lvu_task
-from hiermovie.datasets.synth.oracle import BLOCKS, ORACLE_DIM, benchmark_stories, oracle_token, write_oracle_cache
+from hiermovie.datasets.synth.oracle import (
+    BLOCKS,
+    ORACLE_DIM,
+    ORACLE_PARTS,
+    benchmark_stories,
+    oracle_token,
+    part_columns,
+    write_oracle_cache,
+)
 from hiermovie.datasets.synth.world import CHARACTERS, VERB_IDS
 from hiermovie.datasets.vidsitu import EVENTS, load_vidsitu
 from hiermovie.errors import HiermovieError
@@ -67,6 +75,30 @@ def test_token_codes_the_event_at_the_frame(tiny_benchmark):
     assert VERB_IDS[_block(token, "verb")] == event.verb_id
     assert CHARACTERS[_block(token, "agent")] == story.cast[event.agent]
     assert _block(token, "agent slot") == event.agent
+
+
+@pytest.mark.parametrize("name", sorted(ORACLE_PARTS))
+def test_a_part_cache_holds_the_full_tokens_blocks(oracle, tiny_benchmark, tmp_path, name):
+    """A part cache is the full cache with the other blocks left out: its attrs name the blocks it keeps."""
+    parts = ORACLE_PARTS[name]
+    manifest = write_oracle_cache(tiny_benchmark, tmp_path / "part", parts=parts)
+    assert [block for block, _ in manifest["attrs"]["oracle"]["blocks"]] == [b for b, _ in BLOCKS if b in parts]
+    with EventCache(oracle) as full, EventCache(tmp_path / "part") as part:
+        assert part.dim == sum(width for block, width in BLOCKS if block in parts) < ORACLE_DIM
+        assert sorted(part.video_ids) == sorted(full.video_ids)
+        for video_id in full.video_ids:
+            expected = full.tokens(video_id).features[:, part_columns(parts)]
+            assert np.array_equal(part.tokens(video_id).features, expected)
+    assert write_oracle_cache(tiny_benchmark, tmp_path / "part", parts=parts) == manifest  # reused
+    with pytest.raises(HiermovieError, match="other blocks"):
+        write_oracle_cache(tiny_benchmark, tmp_path / "part")
+
+
+def test_part_columns_are_the_named_blocks():
+    columns = part_columns(("agent", "verb"))
+    assert list(columns) == list(range(len(VERB_IDS) + len(CHARACTERS)))  # BLOCKS order, whatever was asked
+    with pytest.raises(ValueError, match="oracle parts"):
+        part_columns(("verbs",))
 
 
 def test_not_a_benchmark_is_a_clear_error(tmp_path):

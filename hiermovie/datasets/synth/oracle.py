@@ -7,7 +7,8 @@ one-hot codes of what happens at its centre frame: the verb, who does it (agent 
 and their cast slots: LVU's leads are slots 0 and 1), the manner, the shot's location and camera move, the
 film look (decade) and how the event is made hard to see. Nothing in it has to be seen to be known, so a
 head trained on it shows what the benchmark lets a perfect event encoder reach. Written with the cache's
-own writer, in its format: every stage-2 command reads it like a backbone's cache.
+own writer, in its format: every stage-2 command reads it like a backbone's cache. A part cache keeps only
+some of the blocks (`ORACLE_PARTS`), to ask which of them a task's labels can be read from.
 """
 
 import json
@@ -43,6 +44,12 @@ BLOCKS = (
     ("hardness", len(HARDNESS) + 1),  # + none
 )
 ORACLE_DIM = sum(width for _, width in BLOCKS)
+# the parts the relation probe compares (docs/benchmark.md "What decides a relation"): is a relation seen
+# in the two events' verbs, or only in who does them?
+ORACLE_PARTS = {
+    "verbs only": ("verb",),
+    "characters only": ("agent", "patient", "agent slot", "patient slot"),
+}
 VIDEOS_PER_SHARD = 256
 
 
@@ -71,10 +78,24 @@ def oracle_token(story: Story, frame: int) -> np.ndarray:
     return token
 
 
-def oracle_tokens(video_id: str, story: Story, windows: list[EventWindow], fps: int) -> VideoTokens:
-    """One oracle token per window, taken at the window's centre frame."""
+def part_columns(parts: tuple[str, ...]) -> np.ndarray:
+    """Columns of a full oracle token that hold the blocks named in `parts`, in BLOCKS order."""
+    names = [name for name, _ in BLOCKS]
+    unknown = sorted(set(parts) - set(names))
+    if unknown or not parts:
+        raise ValueError(f"oracle parts must be some of {names}, got {list(parts)}")
+    starts = np.cumsum([0] + [width for _, width in BLOCKS])
+    return np.concatenate([np.arange(starts[i], starts[i + 1]) for i, name in enumerate(names) if name in parts])
+
+
+def oracle_tokens(
+    video_id: str, story: Story, windows: list[EventWindow], fps: int, columns: np.ndarray | None = None
+) -> VideoTokens:
+    """One oracle token per window, taken at the window's centre frame; only `columns` of it if given."""
     centres = [int((w.start_sec + w.end_sec) / 2 * fps) for w in windows]
     features = np.stack([oracle_token(story, min(frame, story.num_frames - 1)) for frame in centres])  # (L, D)
+    if columns is not None:
+        features = features[:, columns]  # (L, D')
     start = np.array([float(w.start_sec) for w in windows])  # (L,)
     end = np.array([float(w.end_sec) for w in windows])  # (L,)
     return VideoTokens(video_id, features, start, end)
@@ -101,31 +122,39 @@ def benchmark_stories(data: Path) -> tuple[SynthConfig, dict[str, tuple[Story, b
     return config, stories
 
 
-def write_oracle_cache(data: Path, out: Path, stride_sec: float = 1.0) -> dict:
+def write_oracle_cache(data: Path, out: Path, stride_sec: float = 1.0, parts: tuple[str, ...] | None = None) -> dict:
     """Write the oracle cache of the benchmark in `data` to `out` (movies at `stride_sec`); its manifest.
 
-    Written into a temporary sibling and renamed when complete; an existing complete cache is reused.
+    `parts`: the BLOCKS to keep (None: all). The others are left out rather than zeroed: a zero column is a
+    constant input a head gains nothing from, and left out the attrs' `blocks` decode the token as they do
+    the full one. Written into a temporary
+    sibling and renamed when complete; an existing complete cache of the same blocks is reused.
     """
     out = Path(out)
+    kept = [list(block) for block in BLOCKS if parts is None or block[0] in parts]
+    columns = None if parts is None else part_columns(parts)
     if (out / "manifest.json").is_file():
-        return json.loads((out / "manifest.json").read_text())
+        manifest = json.loads((out / "manifest.json").read_text())
+        if manifest["attrs"]["oracle"]["blocks"] != kept:
+            raise HiermovieError(f"{out}: an oracle cache of other blocks; remove it or write elsewhere")
+        return manifest
     config, stories = benchmark_stories(data)
     stride = Fraction(str(stride_sec))
     attrs = {
         "backbone_config": {"method": "oracle"},
-        "oracle": {"blocks": [list(block) for block in BLOCKS], "benchmark_seed": config.seed, "size": config.size},
+        "oracle": {"blocks": kept, "benchmark_seed": config.seed, "size": config.size},
         "window": {"stride_sec": str(stride), "vidsitu_clip_sec": 10, "vidsitu_event_sec": 2},
     }
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     ids = sorted(stories)
     for index, start in enumerate(range(0, len(ids), VIDEOS_PER_SHARD)):
-        with ShardWriter(partial, index, attrs, ORACLE_DIM, "float32") as writer:
+        with ShardWriter(partial, index, attrs, sum(width for _, width in kept), "float32") as writer:
             for video_id in ids[start : start + VIDEOS_PER_SHARD]:
                 story, is_clip = stories[video_id]
                 duration = Fraction(story.num_frames, config.fps)
                 windows = vidsitu_windows() if is_clip else fixed_stride_windows(duration, stride)
-                writer.add(oracle_tokens(video_id, story, windows, config.fps))
+                writer.add(oracle_tokens(video_id, story, windows, config.fps, columns))
     manifest = write_manifest(partial, attrs)
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
