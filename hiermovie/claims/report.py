@@ -41,6 +41,8 @@ CLAIMS_SOURCES = {
     "relation: Sup N": ("relation_supervised_seed0", "relation", "scratch"),
     "relation: oracle": ("oracle_relation", "relation", "features"),
     "relation: oracle N": ("oracle_relation", "relation", "scratch"),
+    "relation: oracle verbs only N": ("oracle_relation_verbs_only", "relation", "scratch"),
+    "relation: oracle characters only N": ("oracle_relation_characters_only", "relation", "scratch"),
     "lvu": ("lvu", "lvu", None),
     "lvu: oracle": ("lvu_oracle", "lvu", None),
 }
@@ -317,6 +319,8 @@ def vidsitu_tables(results: Results, floors: dict) -> str:
                 ("Slow-D, Sup (reads verbs)", "relation: Sup"),
                 ("Slow-D+TxE, Sup, N", "relation: Sup N"),
                 ("oracle event features", "relation: oracle"),
+                ("oracle parts: the verbs only + TxE N", "relation: oracle verbs only N"),
+                ("oracle parts: the characters only + TxE N", "relation: oracle characters only N"),
                 ("ceiling: oracle event features + TxE N", "relation: oracle N"),
             ),
         ),

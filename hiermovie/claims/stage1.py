@@ -12,7 +12,7 @@ from hiermovie.checkpoint import save_checkpoint
 from hiermovie.claims.config import ClaimsConfig
 from hiermovie.claims.versions import Ledger
 from hiermovie.datasets.benchmark import BenchmarkLayout
-from hiermovie.datasets.synth.oracle import write_oracle_cache
+from hiermovie.datasets.synth.oracle import ORACLE_PARTS, write_oracle_cache
 from hiermovie.datasets.vidsitu import load_vidsitu
 from hiermovie.extract.backbone import create_slow_d
 from hiermovie.extract.config import EXTRACT_PROFILES, backbone_profile
@@ -100,10 +100,12 @@ def lvu_cache(run: ClaimsRun) -> Path:
     return cache
 
 
-def oracle_cache(run: ClaimsRun) -> Path:
-    """The oracle cache of the benchmark's ground truth (the ceiling of every task)."""
-    cache = run.ledger.claim(run.out / "cache" / "oracle", "caches")
-    write_oracle_cache(run.data, cache)
+def oracle_cache(run: ClaimsRun, part: str | None = None) -> Path:
+    """The oracle cache of the benchmark's ground truth (the ceiling of every task), or of one of its
+    ORACLE_PARTS (what decides a relation: the verbs, or the characters)."""
+    name = "oracle" if part is None else f"oracle_{slug(part)}"
+    cache = run.ledger.claim(run.out / "cache" / name, "caches")
+    write_oracle_cache(run.data, cache, parts=None if part is None else ORACLE_PARTS[part])
     return cache
 
 
