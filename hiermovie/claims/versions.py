@@ -169,9 +169,11 @@ class Ledger:
                 )
             shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
         version = self.versions[stage]["version"]
-        self.steps[self._key(folder)] = {"stage": stage, "version": version}
-        self.seen[version] = self.versions
-        self._save()
+        entry = {"stage": stage, "version": version}
+        if self.steps.get(self._key(folder)) != entry:  # a step reused by every group is recorded once
+            self.steps[self._key(folder)] = entry
+            self.seen[version] = self.versions
+            self._save()
         return folder
 
     def _save(self) -> None:
